@@ -1,0 +1,1 @@
+"""The `obs-support` command line."""

@@ -1,0 +1,112 @@
+"""`obs-support server …` — create, migrate and run the server (administrators)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from obs_support.cli.output import fail, stderr
+
+if TYPE_CHECKING:
+    from obs_support.config import ServerSettings
+
+app = typer.Typer(help="Run and administer the server.", no_args_is_help=True)
+
+
+def _settings() -> ServerSettings:
+    from obs_support.config import ServerSettings
+
+    try:
+        return ServerSettings()
+    except ValueError as exc:
+        fail(f"bad OBS_SUPPORT_* setting: {str(exc).splitlines()[0]}")
+
+
+def _migrate(url: str) -> list[str]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from obs_support.server.migrate import upgrade
+
+    try:
+        return upgrade(url)
+    except SQLAlchemyError as exc:
+        fail(f"cannot reach the database: {str(exc).splitlines()[0]}")
+    except OSError as exc:
+        fail(f"cannot open the database: {exc}")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations.
+
+    Example: OBS_SUPPORT_DATABASE_URL=postgresql+psycopg://obs@db/obs obs-support server migrate
+    """
+    applied = _migrate(_settings().resolved_database_url)
+    stderr.print(f"applied {len(applied)} migration(s)" if applied else "database is up to date")
+
+
+@app.command()
+def init(
+    observatory: str = typer.Option(..., "--observatory", help="The observatory's name."),
+    slug: str | None = typer.Option(
+        None, help="Reference prefix, e.g. TEIDE (from the name if omitted)."
+    ),
+    admin_email: str = typer.Option(
+        ..., "--admin-email", help="E-mail of the first administrator."
+    ),
+    admin_name: str = typer.Option("Administrator", "--admin-name", help="Their display name."),
+    language: str = typer.Option("es", help="Default language for clients: es or en."),
+) -> None:
+    """Create the database, an observatory and its first admin; print the admin's API token once.
+
+    Example: obs-support server init --observatory "Observatorio del Teide" --slug TEIDE
+    --admin-email ana@teide.example
+    """
+    if language not in ("es", "en"):
+        fail("--language must be es or en")
+    settings = _settings()
+    _migrate(settings.resolved_database_url)
+    from obs_support.server.db import connect
+    from obs_support.server.services.setup import SetupError, create_observatory
+
+    db = connect(settings.resolved_database_url)
+    try:
+        with db.write() as session:
+            obs, admin, issued = create_observatory(
+                session,
+                name=observatory,
+                slug=slug,
+                admin_email=admin_email,
+                admin_name=admin_name,
+                language=language,
+            )
+    except SetupError as exc:
+        fail(str(exc))
+    finally:
+        db.dispose()
+    stderr.print(f"Created observatory {obs.name} ({obs.slug}) with admin {admin.email}.")
+    stderr.print("The admin's API token follows; it is shown only this once:")
+    typer.echo(issued.token)
+
+
+@app.command()
+def run(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+) -> None:
+    """Serve the API (applies pending migrations first).
+
+    Example: obs-support server run --host 0.0.0.0 --port 8000
+    """
+    settings = _settings()
+    _migrate(settings.resolved_database_url)
+    serve(host, port)
+
+
+def serve(host: str, port: int) -> None:
+    import uvicorn
+
+    from obs_support.server.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", server_header=False)

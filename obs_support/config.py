@@ -1,0 +1,58 @@
+"""Settings, one class per side, read from `OBS_SUPPORT_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+APP_NAME = "obs-support"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+class ServerSettings(BaseSettings):
+    """How the server finds its data and behaves. Every field is `OBS_SUPPORT_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="OBS_SUPPORT_", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the database, attachments and outgoing mail live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; defaults to a SQLite file in the data dir. "
+        "Use postgresql+psycopg://user@host/db for PostgreSQL.",
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        default=5000,
+        ge=0,
+        description="How long a SQLite writer waits for the lock before answering 503.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The address clients use; it appears in invitation links.",
+    )
+    login_max_failures: int = Field(
+        default=10, ge=1, description="Failed logins allowed per e-mail per window before 429."
+    )
+    login_window_seconds: int = Field(
+        default=900, ge=1, description="The window over which failed logins are counted."
+    )
+    ip_max_failures: int = Field(
+        default=100,
+        ge=1,
+        description="Failed authentications allowed per client address per window before 429.",
+    )
+    invitation_days: int = Field(default=7, ge=1, description="How long an invitation is valid.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'obs-support.sqlite3'}"

@@ -1,0 +1,270 @@
+"""The rules of the support domain: incident types, priorities, statuses and transitions.
+
+Pure: no I/O, no framework. Everything here is unit-tested exhaustively and is the single
+source of truth for which values exist, how they are spelled in Spanish and English, and
+which status changes are allowed.
+"""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+Language = Literal["es", "en"]
+LANGUAGES: tuple[Language, ...] = ("es", "en")
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+class IncidentType(enum.StrEnum):
+    QUESTION = "question"
+    INSTALLATION = "installation"
+    REPAIR = "repair"
+    UPGRADE = "upgrade"
+    VISIT = "visit"
+
+
+class Status(enum.StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    BLOCKED = "blocked"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Priority(enum.IntEnum):
+    LOW = 0
+    MEDIUM = 5
+    HIGH = 10
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    STAFF = "staff"
+    CLIENT = "client"
+
+    @property
+    def is_staff(self) -> bool:
+        return self is not Role.CLIENT
+
+
+class EventKind(enum.StrEnum):
+    CREATED = "created"
+    COMMENT = "comment"
+    STATUS_CHANGED = "status_changed"
+    PRIORITY_CHANGED = "priority_changed"
+    ASSIGNED = "assigned"
+    ATTACHMENT_ADDED = "attachment_added"
+    SUMMARY_CHANGED = "summary_changed"
+
+
+class CommentSource(enum.StrEnum):
+    TEXT = "text"
+    VOICE = "voice"
+
+
+# The catalog: every value a person reads, in both languages. Labels live only here.
+LABELS: dict[enum.Enum, dict[Language, str]] = {
+    IncidentType.QUESTION: {"es": "Consulta", "en": "Question"},
+    IncidentType.INSTALLATION: {"es": "Instalación", "en": "Installation"},
+    IncidentType.REPAIR: {"es": "Reparación", "en": "Repair"},
+    IncidentType.UPGRADE: {"es": "Actualización", "en": "Upgrade"},
+    IncidentType.VISIT: {"es": "Visita", "en": "Visit"},
+    Status.OPEN: {"es": "Abierta", "en": "Open"},
+    Status.IN_PROGRESS: {"es": "En progreso", "en": "In progress"},
+    Status.BLOCKED: {"es": "Bloqueada", "en": "Blocked"},
+    Status.DONE: {"es": "Finalizada", "en": "Done"},
+    Status.CANCELLED: {"es": "Cancelada", "en": "Cancelled"},
+    Priority.LOW: {"es": "Baja", "en": "Low"},
+    Priority.MEDIUM: {"es": "Media", "en": "Medium"},
+    Priority.HIGH: {"es": "Alta", "en": "High"},
+    Role.ADMIN: {"es": "Administración", "en": "Admin"},
+    Role.STAFF: {"es": "Personal", "en": "Staff"},
+    Role.CLIENT: {"es": "Cliente", "en": "Client"},
+}
+
+
+def label(value: enum.Enum, language: Language = "es") -> str:
+    """The human label of a domain value in the given language."""
+    return LABELS[value][language]
+
+
+def _fold(text: str) -> str:
+    """Fold case, accents and separators: `Reparación`, `reparacion`, `REPARACION` match."""
+    decomposed = unicodedata.normalize("NFKD", text.strip().casefold())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return bare.replace("-", "_").replace(" ", "_")
+
+
+def _lookup(kind: type[E], text: str, extra: dict[str, E] | None = None) -> E:
+    wanted = _fold(text)
+    for member in kind:
+        names = {_fold(str(member.value)), _fold(member.name)}
+        names.update(_fold(label) for label in LABELS.get(member, {}).values())
+        if wanted in names:
+            return member
+    if extra and wanted in extra:
+        return extra[wanted]
+    choices = ", ".join(_choice_name(m) for m in kind)
+    raise ValueError(f"unknown {_kind_name(kind)} {text!r}; expected one of: {choices}")
+
+
+def _choice_name(member: enum.Enum) -> str:
+    return member.name.lower() if isinstance(member, Priority) else str(member.value)
+
+
+def _kind_name(kind: type[enum.Enum]) -> str:
+    return {
+        IncidentType: "incident type",
+        Status: "status",
+        Priority: "priority",
+        Role: "role",
+    }.get(kind, kind.__name__.lower())
+
+
+def parse_type(text: str) -> IncidentType:
+    """Accepts the API name or either label, in any case, with or without accents."""
+    return _lookup(IncidentType, text)
+
+
+def parse_status(text: str) -> Status:
+    return _lookup(Status, text)
+
+
+def parse_role(text: str) -> Role:
+    return _lookup(Role, text)
+
+
+def parse_priority(value: str | int) -> Priority:
+    """Accepts the name (`high`, `Alta`) or the number (10, "10"); nothing else."""
+    if isinstance(value, bool):
+        raise ValueError("priority must be low, medium, high or 0, 5, 10")
+    if isinstance(value, int):
+        try:
+            return Priority(value)
+        except ValueError:
+            raise ValueError(f"unknown priority {value!r}; expected 0, 5 or 10") from None
+    text = value.strip()
+    if text.lstrip("-").isdigit():
+        return parse_priority(int(text))
+    try:
+        return _lookup(Priority, text)
+    except ValueError:
+        raise ValueError(
+            f"unknown priority {value!r}; expected low, medium, high or 0, 5, 10"
+        ) from None
+
+
+FINAL_STATUSES = frozenset({Status.DONE, Status.CANCELLED})
+REASON_REQUIRED = frozenset({Status.BLOCKED, Status.CANCELLED})
+
+# Forward moves anyone allowed to act on the incident may make (subject to role limits below).
+_TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.OPEN: frozenset({Status.IN_PROGRESS, Status.BLOCKED, Status.DONE, Status.CANCELLED}),
+    Status.IN_PROGRESS: frozenset({Status.BLOCKED, Status.DONE, Status.CANCELLED}),
+    Status.BLOCKED: frozenset({Status.IN_PROGRESS, Status.CANCELLED, Status.DONE}),
+    Status.DONE: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class TransitionRefused:
+    """Why a status change is not allowed: a stable machine code and an English message."""
+
+    code: Literal["transition_not_allowed", "reason_required", "forbidden"]
+    message: str
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The verdict on a requested status change."""
+
+    changed: bool
+    refused: TransitionRefused | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.refused is None
+
+
+def check_transition(
+    current: Status, target: Status, role: Role, reason: str | None = None
+) -> Transition:
+    """Decide whether `role` may move an incident from `current` to `target`.
+
+    Setting the status it already has is a no-op (allowed, nothing changes). Clients may only
+    cancel incidents that are not final; staff may make every forward move and may reopen a
+    final incident with a reason.
+    """
+    if current == target:
+        return Transition(changed=False)
+    has_reason = bool(reason and reason.strip())
+    if current in FINAL_STATUSES:
+        if target is not Status.OPEN:
+            return _refuse(
+                "transition_not_allowed",
+                f"{current.value} is final; it can only be reopened",
+            )
+        if not role.is_staff:
+            return _refuse("forbidden", "only observatory staff may reopen an incident")
+        if not has_reason:
+            return _refuse("reason_required", "reopening an incident requires a reason")
+        return Transition(changed=True)
+    if target not in _TRANSITIONS[current]:
+        return _refuse(
+            "transition_not_allowed", f"cannot move from {current.value} to {target.value}"
+        )
+    if not role.is_staff and target is not Status.CANCELLED:
+        return _refuse("forbidden", "clients may only cancel their incidents")
+    if target in REASON_REQUIRED and not has_reason:
+        return _refuse("reason_required", f"{target.value} requires a reason")
+    return Transition(changed=True)
+
+
+def _refuse(
+    code: Literal["transition_not_allowed", "reason_required", "forbidden"], message: str
+) -> Transition:
+    return Transition(changed=False, refused=TransitionRefused(code, message))
+
+
+def allowed_targets(current: Status, role: Role) -> list[Status]:
+    """The statuses `role` may move an incident to from `current` (given a reason where needed)."""
+    return [
+        s for s in Status if s != current and check_transition(current, s, role, reason="x").allowed
+    ]
+
+
+SUMMARY_MAX = 120
+
+
+def summary_from_message(message: str) -> str:
+    """The first non-empty line of the first comment, cut at 120 characters."""
+    for line in message.splitlines():
+        line = line.strip()
+        if line:
+            if len(line) <= SUMMARY_MAX:
+                return line
+            return line[: SUMMARY_MAX - 1].rstrip() + "…"
+    return ""
+
+
+def incident_reference(slug: str, number: int) -> str:
+    return f"{slug.upper()}-{number}"
+
+
+def parse_reference(text: str) -> tuple[str | None, int]:
+    """`TEIDE-42` -> ("TEIDE", 42); `42` -> (None, 42). Raises ValueError otherwise."""
+    text = text.strip()
+    slug, sep, number = text.rpartition("-")
+    if not sep:
+        slug, number = "", text
+    if not number.isdigit() or len(number) > 12 or (sep and not slug):
+        raise ValueError(f"not an incident reference: {text!r}")
+    return (slug.upper() or None), int(number)

@@ -1,0 +1,370 @@
+"""The REST API's request and response bodies, shared by the server and the client library.
+
+Pydantic only (no database, no HTTP): the server validates with these models and the client
+parses with them, so both sides agree on every field. Request bodies forbid unknown fields.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from obs_support import domain
+from obs_support.domain import CommentSource, EventKind, IncidentType, Priority, Role, Status
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LINE_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def _text(value: str) -> str:
+    """Free text: any printable characters and line breaks; no NUL or other control codes."""
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _line(value: str) -> str:
+    """A one-line value (names, summaries, reasons): no line breaks or control codes."""
+    value = value.strip()
+    if _LINE_CONTROL.search(value):
+        raise ValueError("must be a single line without control characters")
+    return value
+
+
+def _nonblank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _email(value: str) -> str:
+    value = _line(value).lower()
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        raise ValueError("is not an e-mail address")
+    return value
+
+
+def _parse_enum(parser: Any) -> Any:
+    def parse(value: Any) -> Any:
+        if isinstance(value, str):
+            return parser(value)
+        raise ValueError("must be a string")
+
+    return parse
+
+
+def _parse_priority(value: Any) -> Priority:
+    if isinstance(value, str | int):
+        return domain.parse_priority(value)
+    raise ValueError("must be low, medium, high or 0, 5, 10")
+
+
+Text = Annotated[str, AfterValidator(_text)]
+Line = Annotated[str, AfterValidator(_line)]
+Name = Annotated[
+    str, Field(min_length=1, max_length=200), AfterValidator(_line), AfterValidator(_nonblank)
+]
+Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
+Password = Annotated[str, Field(min_length=10, max_length=1024), AfterValidator(_text)]
+Message = Annotated[
+    str, Field(min_length=1, max_length=100_000), AfterValidator(_text), AfterValidator(_nonblank)
+]
+Reason = Annotated[str, Field(max_length=2000), AfterValidator(_text)]
+Summary = Annotated[
+    str, Field(min_length=1, max_length=200), AfterValidator(_line), AfterValidator(_nonblank)
+]
+Language = Literal["es", "en"]
+DbId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+TypeIn = Annotated[IncidentType, BeforeValidator(_parse_enum(domain.parse_type))]
+StatusIn = Annotated[Status, BeforeValidator(_parse_enum(domain.parse_status))]
+RoleIn = Annotated[Role, BeforeValidator(_parse_enum(domain.parse_role))]
+PriorityIn = Annotated[Priority, BeforeValidator(_parse_priority), PlainSerializer(int)]
+
+
+class Request(BaseModel):
+    """Base of every request body: unknown fields are refused, never ignored or applied."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- people and accounts -------------------------------------------------------------------
+
+
+class UserRef(Response):
+    id: int
+    display_name: str
+    role: Role
+
+
+class UserPublic(UserRef):
+    email: str
+    language: Language
+    client_account_id: int | None
+    active: bool
+    created_at: datetime
+
+
+class MePublic(UserPublic):
+    observatory: ObservatoryPublic
+
+
+class MeUpdate(Request):
+    display_name: Name | None = None
+    language: Language | None = None
+    password: Password | None = None
+    current_password: Annotated[str, Field(max_length=1024)] | None = None
+
+
+class UserUpdate(Request):
+    active: bool | None = None
+    display_name: Name | None = None
+
+
+class ObservatoryPublic(Response):
+    slug: str
+    name: str
+    accent_color: str
+    support_email: str | None
+    default_language: Language
+    has_logo: bool
+    attachment_size_limit: int
+
+
+class ObservatoryUpdate(Request):
+    name: Name | None = None
+    accent_color: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] | None = None
+    support_email: Email | None = None
+    default_language: Language | None = None
+    attachment_size_limit: Annotated[int, Field(ge=1, le=2**50)] | None = None
+
+
+class AccountRef(Response):
+    id: int
+    name: str
+
+
+class AccountPublic(AccountRef):
+    created_at: datetime
+
+
+class AccountCreate(Request):
+    name: Name
+
+
+class AccountUpdate(Request):
+    name: Name | None = None
+
+
+class TelescopeRef(Response):
+    id: int
+    name: str
+
+
+class TelescopePublic(TelescopeRef):
+    client_account_id: int
+    model: str | None
+    mount: str | None
+    location: str | None
+    created_at: datetime
+
+
+class TelescopeCreate(Request):
+    client_account_id: DbId
+    name: Annotated[Name, Field(max_length=120)]
+    model: Name | None = None
+    mount: Name | None = None
+    location: Name | None = None
+
+
+class TelescopeUpdate(Request):
+    name: Annotated[Name, Field(max_length=120)] | None = None
+    model: Name | None = None
+    mount: Name | None = None
+    location: Name | None = None
+
+
+# --- auth -----------------------------------------------------------------------------------
+
+
+class LoginRequest(Request):
+    email: Email
+    password: Annotated[str, Field(max_length=1024)]
+    observatory: Annotated[str, Field(max_length=20)] | None = None
+    token_name: Annotated[Name, Field(max_length=100)] = "cli"  # noqa: S105 - a label
+
+
+class TokenCreate(Request):
+    name: Annotated[Name, Field(max_length=100)]
+
+
+class TokenPublic(Response):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class TokenIssued(Response):
+    """A new API token. `token` is shown this once and never again."""
+
+    token: str
+    token_info: TokenPublic
+    user: UserPublic
+
+
+class InvitationCreate(Request):
+    email: Email
+    role: RoleIn
+    client_account_id: DbId | None = None
+
+
+class InvitationPublic(Response):
+    id: int
+    email: str
+    role: Role
+    client_account_id: int | None
+    expires_at: datetime
+    accepted_at: datetime | None
+    created_at: datetime
+
+
+class InvitationIssued(InvitationPublic):
+    """A new invitation. `token` and `link` are shown this once; only a hash is kept."""
+
+    token: str
+    link: str
+
+
+class InvitationAccept(Request):
+    token: Annotated[str, Field(max_length=200)]
+    display_name: Name
+    password: Password
+    language: Language | None = None
+
+
+# --- incidents ------------------------------------------------------------------------------
+
+
+class IncidentCreate(Request):
+    type: TypeIn
+    priority: PriorityIn
+    message: Message
+    source: CommentSource = CommentSource.TEXT
+    summary: Summary | None = None
+    telescope_id: DbId | None = None
+    telescope: Annotated[Name, Field(max_length=120)] | None = None
+    visit_date: date | None = None
+    client_account_id: DbId | None = Field(
+        default=None, description="Staff filing for a client say which account; clients omit it."
+    )
+
+
+class IncidentUpdate(Request):
+    priority: PriorityIn | None = None
+    assignee_id: DbId | None = None
+    unassign: bool = False
+    summary: Summary | None = None
+
+
+class CommentCreate(Request):
+    body: Message
+    internal: bool = False
+    source: CommentSource = CommentSource.TEXT
+
+
+class StatusChange(Request):
+    status: StatusIn
+    reason: Reason | None = None
+
+
+class BulkStatusChange(Request):
+    refs: Annotated[
+        list[Annotated[str, Field(max_length=40)]], Field(min_length=1, max_length=1000)
+    ]
+    status: StatusIn
+    reason: Reason | None = None
+    dry_run: bool = False
+
+
+class BulkItemResult(Response):
+    ref: str
+    result: Literal["changed", "unchanged", "refused", "not_found"]
+    code: str | None = None
+    message: str | None = None
+
+
+class BulkResult(Response):
+    dry_run: bool
+    status: Status
+    changed: int
+    unchanged: int
+    refused: int
+    not_found: int
+    results: list[BulkItemResult]
+
+
+class EventPublic(Response):
+    id: int
+    kind: EventKind
+    actor: UserRef
+    created_at: datetime
+    body: str | None = None
+    internal: bool = False
+    source: CommentSource | None = None
+    data: dict[str, Any] | None = None
+
+
+class IncidentPublic(Response):
+    ref: str
+    number: int
+    type: IncidentType
+    priority: int
+    priority_name: str
+    status: Status
+    summary: str
+    telescope: TelescopeRef | None
+    visit_date: date | None
+    client_account: AccountRef
+    creator: UserRef
+    assignee: UserRef | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class IncidentDetail(IncidentPublic):
+    events: list[EventPublic]
+    allowed_statuses: list[Status]
+
+
+class IncidentPage(Response):
+    items: list[IncidentPublic]
+    next_cursor: str | None
+
+
+class StatusCounts(Response):
+    counts: dict[Status, int]
+    total: int
+
+
+class Problem(Response):
+    """An error, as RFC 9457 problem details plus a stable machine `code`."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    code: str
+    field: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+MePublic.model_rebuild()

@@ -1,0 +1,1 @@
+"""The HTTP server: the only part of obs-support that touches the database."""

@@ -1,0 +1,49 @@
+"""The FastAPI application factory: one app (and one engine) per call, never module-level."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from obs_support import __version__
+from obs_support.config import ServerSettings
+from obs_support.server import errors
+from obs_support.server.db import Database, connect
+from obs_support.server.routes import auth, directory, incidents
+from obs_support.server.state import AppState
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: ServerSettings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or ServerSettings()
+    database = db or connect(
+        settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        title="obs-support",
+        version=__version__,
+        summary="Incidents between an astronomical observatory and its clients.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.obs = AppState(settings=settings, db=database)
+    errors.install(app)
+    for router in (incidents.router, auth.router, directory.router):
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,96 @@
+"""Database engines and sessions.
+
+SQLite is tuned for durability and concurrent writers: WAL, `synchronous=FULL` (an
+acknowledged commit survives a crash), foreign keys on, a busy timeout, and write
+transactions opened with `BEGIN IMMEDIATE` — a deferred transaction that later upgrades to
+a write gets SQLITE_BUSY at once, ignoring the busy timeout, when another writer got there
+first. Reads use plain deferred transactions so they never wait for writers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel import Session, create_engine
+
+_BEGIN_OPTION = "obs_support_begin"
+
+
+@dataclass(frozen=True)
+class Database:
+    """The engine pair a server uses: `reader` for queries, `writer` for changes."""
+
+    reader: Engine
+    writer: Engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.reader.dialect.name == "sqlite"
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.reader, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose transaction takes the write lock up front, committed on success."""
+        with Session(self.writer, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def dispose(self) -> None:
+        self.reader.dispose()
+
+
+def connect(url: str, *, busy_timeout_ms: int = 5000) -> Database:
+    """Build the engines for `url`, applying the SQLite settings when it is SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = _sqlite_engine(url, busy_timeout_ms)
+        return Database(
+            reader=engine, writer=engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        )
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return Database(reader=engine, writer=engine)
+
+
+def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+        pool_size=20,
+        max_overflow=20,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN itself, so it can choose IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(_BEGIN_OPTION, "")
+        connection.exec_driver_sql(f"BEGIN {mode}".strip())
+
+    return engine

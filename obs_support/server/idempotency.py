@@ -1,0 +1,97 @@
+"""Idempotency keys: a retried write returns its first answer instead of acting twice.
+
+The key is scoped to the caller. The first successful answer is stored in the same
+transaction as the change it reports, so either both exist or neither does. A retry with the
+same key and the same request replays that answer; the same key with a different request is
+refused with 422.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from obs_support.server.errors import ApiError
+from obs_support.server.models import IdempotencyKey, User
+from obs_support.server.state import AppState
+
+KeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="A unique value per logical request; retries with it replay the first answer.",
+    ),
+]
+
+
+def _fingerprint(method: str, path: str, body: BaseModel | None) -> str:
+    payload = body.model_dump(mode="json") if body is not None else None
+    raw = json.dumps([method, path, payload], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _replay(session: Session, user: User, key: str, fingerprint: str) -> JSONResponse | None:
+    stored = session.exec(
+        select(IdempotencyKey).where(IdempotencyKey.user_id == user.id, IdempotencyKey.key == key)
+    ).first()
+    if stored is None:
+        return None
+    if stored.request_hash != fingerprint:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used for a different request",
+            field="Idempotency-Key",
+        )
+    return JSONResponse(
+        stored.response, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+    )
+
+
+def run(
+    state: AppState,
+    user: User,
+    key: str | None,
+    request: tuple[str, str, BaseModel | None],
+    status_code: int,
+    action: Callable[[Session], BaseModel],
+) -> JSONResponse:
+    """Run `action` in one write transaction, recording (or replaying) its answer under `key`."""
+    fingerprint = _fingerprint(*request)
+    try:
+        with state.db.write() as session:
+            if key is not None and (replayed := _replay(session, user, key, fingerprint)):
+                return replayed
+            result = action(session).model_dump(mode="json")
+            if key is not None:
+                assert user.id is not None
+                session.add(
+                    IdempotencyKey(
+                        user_id=user.id,
+                        key=key,
+                        request_hash=fingerprint,
+                        status_code=status_code,
+                        response=result,
+                    )
+                )
+                session.flush()
+    except IntegrityError:
+        # A concurrent request with the same key committed first (PostgreSQL): replay it.
+        if key is None:
+            raise
+        with state.db.read() as session:
+            replayed = _replay(session, user, key, fingerprint)
+        if replayed is None:
+            raise
+        return replayed
+    return JSONResponse(result, status_code=status_code)

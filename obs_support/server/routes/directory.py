@@ -1,0 +1,106 @@
+"""/api/v1/observatory, /accounts, /telescopes, /users — the observatory's directory."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from obs_support import domain, schemas
+from obs_support.server import views
+from obs_support.server.auth import CurrentUser
+from obs_support.server.errors import invalid
+from obs_support.server.services import directory
+from obs_support.server.services.incidents import observatory_of
+from obs_support.server.state import StateDep
+
+router = APIRouter(tags=["directory"])
+IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+IdQuery = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+
+
+@router.get("/observatory", summary="Your observatory's name and branding")
+def get_observatory(state: StateDep, user: CurrentUser) -> schemas.ObservatoryPublic:
+    with state.db.read() as session:
+        return views.observatory_public(observatory_of(session, user))
+
+
+@router.patch("/observatory", summary="Change name, branding or limits (admin)")
+def update_observatory(
+    body: schemas.ObservatoryUpdate, state: StateDep, user: CurrentUser
+) -> schemas.ObservatoryPublic:
+    with state.db.write() as session:
+        return directory.update_observatory(session, user, body)
+
+
+@router.get("/accounts", summary="Client accounts (clients see their own)")
+def list_accounts(state: StateDep, user: CurrentUser) -> list[schemas.AccountPublic]:
+    with state.db.read() as session:
+        return directory.list_accounts(session, user)
+
+
+@router.post("/accounts", status_code=201, summary="Create a client account (staff)")
+def create_account(
+    body: schemas.AccountCreate, state: StateDep, user: CurrentUser
+) -> schemas.AccountPublic:
+    with state.db.write() as session:
+        return directory.create_account(session, user, body)
+
+
+@router.patch("/accounts/{account_id}", summary="Rename a client account (staff)")
+def update_account(
+    account_id: IdPath, body: schemas.AccountUpdate, state: StateDep, user: CurrentUser
+) -> schemas.AccountPublic:
+    with state.db.write() as session:
+        return directory.update_account(session, user, account_id, body)
+
+
+@router.get("/telescopes", summary="Telescopes (clients see their account's)")
+def list_telescopes(
+    state: StateDep, user: CurrentUser, client_account: IdQuery = None
+) -> list[schemas.TelescopePublic]:
+    with state.db.read() as session:
+        return directory.list_telescopes(session, user, client_account)
+
+
+@router.post(
+    "/telescopes", status_code=201, summary="Register a telescope in a client account (staff)"
+)
+def create_telescope(
+    body: schemas.TelescopeCreate, state: StateDep, user: CurrentUser
+) -> schemas.TelescopePublic:
+    with state.db.write() as session:
+        return directory.create_telescope(session, user, body)
+
+
+@router.patch("/telescopes/{telescope_id}", summary="Change a telescope's details (staff)")
+def update_telescope(
+    telescope_id: IdPath, body: schemas.TelescopeUpdate, state: StateDep, user: CurrentUser
+) -> schemas.TelescopePublic:
+    with state.db.write() as session:
+        return directory.update_telescope(session, user, telescope_id, body)
+
+
+@router.get("/users", summary="People in the observatory (staff); clients see themselves")
+def list_users(
+    state: StateDep,
+    user: CurrentUser,
+    role: Annotated[str | None, Query(max_length=20)] = None,
+    client_account: IdQuery = None,
+) -> list[schemas.UserPublic]:
+    parsed = None
+    if role is not None:
+        try:
+            parsed = domain.parse_role(role).value
+        except ValueError as exc:
+            raise invalid("role", str(exc)) from None
+    with state.db.read() as session:
+        return directory.list_users(session, user, parsed, client_account)
+
+
+@router.patch("/users/{user_id}", summary="Deactivate or rename a user (admin)")
+def update_user(
+    user_id: IdPath, body: schemas.UserUpdate, state: StateDep, user: CurrentUser
+) -> schemas.UserPublic:
+    with state.db.write() as session:
+        return directory.update_user(session, user, user_id, body)

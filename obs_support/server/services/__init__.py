@@ -1,0 +1,1 @@
+"""Use cases: one transaction each — the change, its events, notifications and counters."""
