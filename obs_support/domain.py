@@ -151,6 +151,8 @@ def parse_priority(value: str | int) -> Priority:
         except ValueError:
             raise ValueError(f"unknown priority {value!r}; expected 0, 5 or 10") from None
     text = value.strip()
+    if not text.isascii():  # no look-alike digits such as "０"; every label is ASCII
+        raise ValueError(f"unknown priority {value!r}; expected low, medium, high or 0, 5, 10")
     if text.lstrip("-").isdigit():
         return parse_priority(int(text))
     try:
@@ -265,6 +267,6 @@ def parse_reference(text: str) -> tuple[str | None, int]:
     slug, sep, number = text.rpartition("-")
     if not sep:
         slug, number = "", text
-    if not number.isdigit() or len(number) > 12 or (sep and not slug):
+    if not (number.isascii() and number.isdigit()) or len(number) > 12 or (sep and not slug):
         raise ValueError(f"not an incident reference: {text!r}")
     return (slug.upper() or None), int(number)

@@ -21,6 +21,9 @@ from obs_support.config import ServerSettings
 from obs_support.server.app import create_app
 from obs_support.server.db import Database, connect
 from obs_support.server.migrate import upgrade
+from obs_support.server.models import ClientAccount, Telescope
+from obs_support.server.models import User as UserRow
+from obs_support.server.services.auth import issue_token
 from obs_support.server.services.setup import create_observatory
 
 PASSWORD = "correct horse battery staple"
@@ -119,6 +122,9 @@ class Api:
     def patch(self, path: str, **kw: Any) -> httpx.Response:
         return self.http.patch(path, **kw)
 
+    def put(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.put(path, **kw)
+
     def delete(self, path: str, **kw: Any) -> httpx.Response:
         return self.http.delete(path, **kw)
 
@@ -176,30 +182,52 @@ def invite(
 
 
 def make_tenant(server: LiveServer, api: Api) -> Tenant:
+    """Arrange a tenant straight in the database (fast); tests then act through the API.
+
+    The invitation flow that creates users in production has tests of its own.
+    """
     slug = "T" + uuid.uuid4().hex[:10].upper()
     with server.db.write() as session:
-        _, admin_row, issued = create_observatory(
+        obs, admin_row, issued = create_observatory(
             session,
             name=f"Observatory {slug}",
             slug=slug,
             admin_email=f"admin@{slug.lower()}.example",
-            admin_password=PASSWORD,
         )
-    admin = User(admin_row.id or 0, admin_row.email, issued.token, "admin")
-    acc_a = api.as_(admin).ok("POST", "/accounts", json={"name": "Account A"}, expect=201)["id"]
-    acc_b = api.as_(admin).ok("POST", "/accounts", json={"name": "Account B"}, expect=201)["id"]
-    staff = invite(api, admin, "staff", name="Staff Member")
-    client = invite(api, admin, "client", acc_a, name="Client A")
-    client_b = invite(api, admin, "client", acc_b, name="Client B")
-    telescopes = {}
-    for acc in (acc_a, acc_b):
-        telescopes[acc] = [
-            api.as_(admin).ok(
-                "POST",
-                "/telescopes",
-                json={"client_account_id": acc, "name": f"Scope {i}"},
-                expect=201,
-            )["id"]
-            for i in (1, 2)
-        ]
-    return Tenant(slug, admin, staff, client, client_b, acc_a, acc_b, telescopes)
+        assert obs.id is not None
+        admin = User(admin_row.id or 0, admin_row.email, issued.token, "admin")
+        accounts = []
+        for name in ("Account A", "Account B"):
+            account = ClientAccount(observatory_id=obs.id, name=name)
+            session.add(account)
+            session.flush()
+            accounts.append(account.id or 0)
+        telescopes: dict[int, list[int]] = {}
+        for acc in accounts:
+            rows = [
+                Telescope(observatory_id=obs.id, client_account_id=acc, name=f"Scope {i}")
+                for i in (1, 2)
+            ]
+            session.add_all(rows)
+            session.flush()
+            telescopes[acc] = [t.id or 0 for t in rows]
+
+        def person(role: str, account_id: int | None, name: str) -> User:
+            email = f"{role}-{uuid.uuid4().hex[:8]}@{slug.lower()}.example"
+            row = UserRow(
+                observatory_id=obs.id or 0,
+                email=email,
+                display_name=name,
+                role=role,
+                client_account_id=account_id,
+            )
+            session.add(row)
+            session.flush()
+            return User(
+                row.id or 0, email, issue_token(session, row, "test").token, role, account_id
+            )
+
+        staff = person("staff", None, "Staff Member")
+        client = person("client", accounts[0], "Client A")
+        client_b = person("client", accounts[1], "Client B")
+    return Tenant(slug, admin, staff, client, client_b, accounts[0], accounts[1], telescopes)

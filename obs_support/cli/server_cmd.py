@@ -24,16 +24,12 @@ def _settings() -> ServerSettings:
 
 
 def _migrate(url: str) -> list[str]:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from obs_support.server.migrate import upgrade
+    from obs_support.server.migrate import DatabaseUnavailable, upgrade
 
     try:
         return upgrade(url)
-    except SQLAlchemyError as exc:
-        fail(f"cannot reach the database: {str(exc).splitlines()[0]}")
-    except OSError as exc:
-        fail(f"cannot open the database: {exc}")
+    except DatabaseUnavailable as exc:
+        fail(str(exc))
 
 
 @app.command()

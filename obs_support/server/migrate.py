@@ -9,6 +9,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
+from sqlalchemy.exc import SQLAlchemyError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -40,11 +41,21 @@ def pending(url: str) -> list[str]:
     return list(reversed(revisions))
 
 
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or opened; the message is one line for a person."""
+
+
 def upgrade(url: str) -> list[str]:
     """Bring the database up to the newest schema; returns the revisions applied."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    todo = pending(url)
-    if todo:
-        command.upgrade(alembic_config(url), "head")
+    try:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        todo = pending(url)
+        if todo:
+            command.upgrade(alembic_config(url), "head")
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise DatabaseUnavailable(f"cannot reach the database: {detail}") from exc
+    except OSError as exc:
+        raise DatabaseUnavailable(f"cannot open the database: {exc}") from exc
     return todo

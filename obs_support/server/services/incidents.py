@@ -462,7 +462,7 @@ def parse_filters(
             f.assignee = user.id
         elif assignee == "none":
             f.unassigned = True
-        elif assignee.isdigit() and int(assignee) < 2**31:
+        elif assignee.isascii() and assignee.isdigit() and int(assignee) < 2**31:
             f.assignee = int(assignee)
         else:
             raise invalid("assignee", "must be a user id, 'me' or 'none'")
