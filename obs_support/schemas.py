@@ -197,7 +197,7 @@ class TelescopeUpdate(Request):
 class LoginRequest(Request):
     email: Email
     password: Annotated[str, Field(max_length=1024)]
-    observatory: Annotated[str, Field(max_length=20)] | None = None
+    observatory: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,20}$")] | None = None
     token_name: Annotated[Name, Field(max_length=100)] = "cli"  # noqa: S105 - a label
 
 

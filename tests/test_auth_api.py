@@ -190,6 +190,11 @@ class TestLogin:
         r = api.post("/auth/login", json={"email": tenant.admin.email, "password": PASSWORD})
         assert r.status_code == 422
         assert r.json()["field"] == "observatory"
+        r = api.post(
+            "/auth/login", json={"email": "a@b.co", "password": "x", "observatory": "A\x00"}
+        )
+        assert r.status_code == 422
+        assert r.json()["field"] == "observatory"
 
     def test_passwords_are_argon2id(self, api: Api, server: LiveServer, tenant: Tenant) -> None:
         user = invite(api, tenant.admin, "staff")

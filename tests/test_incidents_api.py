@@ -232,6 +232,7 @@ class TestReadAndList:
             ({"telescope": 2**40}, "telescope"),
             ({"created_after": "yesterday"}, "created_after"),
             ({"created_after": "2026-01-01T00:00:00"}, "created_after"),
+            ({"q": "nul\x00byte"}, "q"),
         ],
     )
     def test_bad_filters_are_422(

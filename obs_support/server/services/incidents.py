@@ -449,6 +449,8 @@ def parse_filters(
         updated_before=updated_before,
         q=q.strip() or None if q else None,
     )
+    if q is not None and not q.isprintable():
+        raise invalid("q", "must be printable text")
     for name, stamp in (
         ("created_after", created_after),
         ("created_before", created_before),
