@@ -324,3 +324,38 @@ class TestDirectory:
         assert [u["id"] for u in api.as_(tenant.client).ok("GET", "/users")] == [tenant.client.id]
         r = api.as_(tenant.admin).patch(f"/users/{tenant.admin.id}", json={"active": False})
         assert r.status_code == 409
+
+
+class TestLogo:
+    PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+    def test_admin_uploads_a_logo_everyone_can_fetch(self, api: Api, tenant: Tenant) -> None:
+        assert api.as_(tenant.client).get("/observatory/logo").status_code == 404
+        got = api.as_(tenant.admin).ok(
+            "PUT", "/observatory/logo", content=self.PNG, headers={"content-type": "image/png"}
+        )
+        assert got["has_logo"] is True
+        r = api.as_(tenant.client).get("/observatory/logo")
+        assert r.status_code == 200
+        assert r.content == self.PNG
+        assert r.headers["content-type"] == "image/png"
+        assert r.headers["x-content-type-options"] == "nosniff"
+
+    @pytest.mark.parametrize(
+        ("who", "data", "status"),
+        [
+            ("staff", PNG, 403),
+            ("admin", b"", 422),
+            ("admin", b"<svg onload=alert(1)>", 415),
+            ("admin", b"\x89PNG\r\n\x1a\n" + b"0" * (512 * 1024), 413),
+        ],
+    )
+    def test_bad_logos_are_refused(
+        self, api: Api, tenant: Tenant, who: str, data: bytes, status: int
+    ) -> None:
+        user = tenant.admin if who == "admin" else tenant.staff
+        r = api.as_(user).put(
+            "/observatory/logo", content=data, headers={"content-type": "image/svg+xml"}
+        )
+        assert r.status_code == status
+        assert api.as_(tenant.admin).get("/observatory/logo").status_code == 404

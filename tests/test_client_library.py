@@ -51,9 +51,9 @@ def test_unkeyed_writes_are_not_retried(server: LiveServer, tenant: Tenant) -> N
     with (
         FlakyProxy(port_of(server), lose=1) as proxy,
         ObsClient(proxy.url, tenant.client.token, backoff=0.01) as client,
+        pytest.raises(errors.ConnectionFailed, match="cannot reach"),
     ):
-        with pytest.raises(errors.ConnectionFailed, match="cannot reach"):
-            client.request("POST", "/tokens", json={"name": "x"})
+        client.request("POST", "/tokens", json={"name": "x"})
 
 
 def test_errors_are_typed_with_the_server_message(server: LiveServer, tenant: Tenant) -> None:
@@ -85,8 +85,8 @@ def test_iterates_every_page(server: LiveServer, api: Api, tenant: Tenant) -> No
 
 
 def test_unreachable_server_is_one_clear_error() -> None:
-    with ObsClient("http://127.0.0.1:9", retries=1, backoff=0.01) as client:
-        with pytest.raises(errors.ConnectionFailed) as failed:
-            client.me()
+    client = ObsClient("http://127.0.0.1:9", retries=1, backoff=0.01)
+    with client, pytest.raises(errors.ConnectionFailed) as failed:
+        client.me()
     assert "\n" not in str(failed.value)
     assert str(failed.value).startswith("cannot reach http://127.0.0.1:9")

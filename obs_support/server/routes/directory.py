@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from obs_support import domain, schemas
 from obs_support.server import views
 from obs_support.server.auth import CurrentUser
-from obs_support.server.errors import invalid
+from obs_support.server.errors import ApiError, invalid, not_found
 from obs_support.server.services import directory
 from obs_support.server.services.incidents import observatory_of
 from obs_support.server.state import StateDep
@@ -31,6 +32,42 @@ def update_observatory(
 ) -> schemas.ObservatoryPublic:
     with state.db.write() as session:
         return directory.update_observatory(session, user, body)
+
+
+@router.put(
+    "/observatory/logo",
+    summary="Upload the logo (admin): the raw PNG, JPEG or WebP bytes as the body",
+    openapi_extra={
+        "requestBody": {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}
+    },
+)
+async def put_logo(
+    request: Request, state: StateDep, user: CurrentUser
+) -> schemas.ObservatoryPublic:
+    data = b""
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > directory.LOGO_MAX_BYTES:
+            raise ApiError(413, "too_large", "the logo must be at most 512 KiB")
+    return await run_in_threadpool(_store_logo, state, user, data)
+
+
+def _store_logo(state: StateDep, user: CurrentUser, data: bytes) -> schemas.ObservatoryPublic:
+    with state.db.write() as session:
+        return directory.set_logo(session, user, data)
+
+
+@router.get("/observatory/logo", summary="The observatory's logo image")
+def get_logo(state: StateDep, user: CurrentUser) -> Response:
+    with state.db.read() as session:
+        obs = observatory_of(session, user)
+    if obs.logo is None or obs.logo_content_type is None:
+        raise not_found("logo")
+    return Response(
+        obs.logo,
+        media_type=obs.logo_content_type,
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300"},
+    )
 
 
 @router.get("/accounts", summary="Client accounts (clients see their own)")

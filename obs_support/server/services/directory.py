@@ -147,3 +147,36 @@ def update_user(
     _apply(target, body.model_dump(exclude_unset=True, exclude_none=True))
     session.add(target)
     return views.user_public(target)
+
+
+LOGO_MAX_BYTES = 512 * 1024
+# Recognised from the bytes, never from what the uploader claims.
+_LOGO_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+)
+
+
+def logo_type(data: bytes) -> str | None:
+    for magic, content_type in _LOGO_MAGIC:
+        if data.startswith(magic):
+            return content_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def set_logo(session: Session, user: User, data: bytes) -> schemas.ObservatoryPublic:
+    scope.require_admin(user, "change the observatory's logo")
+    if not data:
+        raise invalid("body", "the logo is empty")
+    if len(data) > LOGO_MAX_BYTES:
+        raise ApiError(413, "too_large", f"the logo must be at most {LOGO_MAX_BYTES // 1024} KiB")
+    content_type = logo_type(data)
+    if content_type is None:
+        raise ApiError(415, "unsupported_image", "the logo must be a PNG, JPEG or WebP image")
+    obs = session.get(Observatory, user.observatory_id)
+    assert obs is not None
+    obs.logo, obs.logo_content_type = data, content_type
+    session.add(obs)
+    return views.observatory_public(obs)
