@@ -269,3 +269,40 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
     numbers = [n for (n,) in check.execute("SELECT number FROM incident ORDER BY number")]
     assert numbers == list(range(1, len(numbers) + 1))
     check.close()
+
+
+class TestAppendOnlyHistory:
+    def test_the_database_refuses_to_rewrite_history(
+        self, api: Api, server: LiveServer, tenant: Tenant
+    ) -> None:
+        ref = tenant.incident(api)["ref"]
+        event_id = api.as_(tenant.staff).ok("GET", f"/incidents/{ref}")["events"][0]["id"]
+        for statement in (
+            "UPDATE event SET body = 'forged' WHERE id = :id",
+            "DELETE FROM event WHERE id = :id",
+        ):
+            with pytest.raises(Exception, match="append-only"), server.db.write() as session:
+                session.execute(text(statement), {"id": event_id})
+        events = api.as_(tenant.staff).ok("GET", f"/incidents/{ref}")["events"]
+        assert events[0]["id"] == event_id
+        assert all(e.get("body") != "forged" for e in events)
+
+
+class TestBodyLimit:
+    def test_huge_bodies_are_refused_before_they_are_read(self, api: Api, tenant: Tenant) -> None:
+        huge = b'{"type": "repair", "priority": 5, "message": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+        r = api.as_(tenant.client).post(
+            "/incidents", content=huge, headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 413
+        assert r.json()["code"] == "too_large"
+
+        def chunks() -> Any:
+            for _ in range(40):
+                yield b"x" * 100_000
+
+        r = api.as_(tenant.client).post(
+            "/incidents", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 413
+        assert api.as_(tenant.client).ok("GET", "/incidents/counts")["total"] == 0

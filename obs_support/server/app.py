@@ -11,6 +11,7 @@ from obs_support import __version__
 from obs_support.config import ServerSettings
 from obs_support.server import errors
 from obs_support.server.db import Database, connect
+from obs_support.server.limits import BodySizeLimit
 from obs_support.server.routes import auth, directory, incidents
 from obs_support.server.state import AppState
 
@@ -39,6 +40,7 @@ def create_app(settings: ServerSettings | None = None, db: Database | None = Non
     )
     app.state.obs = AppState(settings=settings, db=database)
     errors.install(app)
+    app.add_middleware(BodySizeLimit)
     for router in (incidents.router, auth.router, directory.router):
         app.include_router(router, prefix=API_PREFIX)
 
