@@ -6,7 +6,11 @@ from typing import Any
 
 
 class ClientError(Exception):
-    """Base of everything the client library raises; `str(err)` is one line for a person."""
+    """Base of everything the client library raises; `str(err)` is one line for a person.
+
+    `exit_code` is what the CLI exits with: 3 not found, 4 not authenticated or forbidden,
+    5 refused by the rules, 6 server unreachable, 1 anything else.
+    """
 
     exit_code = 1
 
@@ -30,7 +34,7 @@ class ClientError(Exception):
 class ConnectionFailed(ClientError):
     """The server could not be reached (or stopped answering) after the retries."""
 
-    exit_code = 3
+    exit_code = 6
 
 
 class Unauthorized(ClientError):
@@ -38,25 +42,25 @@ class Unauthorized(ClientError):
 
 
 class Forbidden(ClientError):
-    exit_code = 5
+    exit_code = 4
 
 
 class NotFound(ClientError):
-    exit_code = 6
+    exit_code = 3
 
 
 class Conflict(ClientError):
     """The request contradicts the incident's state (e.g. a transition the rules forbid)."""
 
-    exit_code = 7
+    exit_code = 5
 
 
 class InvalidInput(ClientError):
-    exit_code = 2
+    exit_code = 5
 
 
 class RateLimited(ClientError):
-    exit_code = 8
+    exit_code = 1
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
@@ -64,11 +68,11 @@ class RateLimited(ClientError):
 
 
 class ServerUnavailable(ClientError):
-    exit_code = 9
+    exit_code = 6
 
 
 class ServerError(ClientError):
-    exit_code = 10
+    exit_code = 1
 
 
 _BY_STATUS: dict[int, type[ClientError]] = {
