@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from obs_support import __version__
-from obs_support.cli import demo_cmd, server_cmd
+from obs_support.cli import auth_cmd, demo_cmd, directory_cmd, incident_cmd, server_cmd
+from obs_support.cli.context import ErrorHandlingGroup, state
+from obs_support.client.config import DEFAULT_PROFILE
 
 app = typer.Typer(
     name="obs-support",
@@ -13,7 +15,18 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    cls=ErrorHandlingGroup,
 )
+app.command()(auth_cmd.login)
+app.command()(auth_cmd.logout)
+app.command()(auth_cmd.whoami)
+app.command("accept-invite")(auth_cmd.accept_invite)
+app.add_typer(incident_cmd.app, name="incident")
+app.add_typer(directory_cmd.telescope_app, name="telescope")
+app.add_typer(directory_cmd.account_app, name="account")
+app.command()(directory_cmd.invite)
+app.add_typer(directory_cmd.token_app, name="token")
+app.add_typer(directory_cmd.user_app, name="user")
 app.add_typer(server_cmd.app, name="server")
 app.command("demo")(demo_cmd.demo)
 
@@ -26,11 +39,21 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
+    profile: str = typer.Option(
+        DEFAULT_PROFILE, "--profile", envvar="OBS_SUPPORT_PROFILE", help="Which saved login to use."
+    ),
+    lang: str | None = typer.Option(None, "--lang", help="es or en (default: from the locale)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version."
     ),
 ) -> None:
     """Support incidents between an astronomical observatory and its clients."""
+    st = state(ctx)
+    st.profile, st.lang, st.debug = profile, lang, debug
+    if lang not in (None, "es", "en"):
+        raise typer.BadParameter("use es or en", param_hint="--lang")
 
 
 def main() -> None:

@@ -152,12 +152,32 @@ class ObsClient:
 
     def telescopes(self, client_account: int | None = None) -> list[schemas.TelescopePublic]:
         params = {"client_account": client_account} if client_account else None
-        data = self.request("GET", "/telescopes", params=params)
-        return TypeAdapter(list[schemas.TelescopePublic]).validate_python(data)
+        return _list(schemas.TelescopePublic, self.request("GET", "/telescopes", params=params))
 
     def users(self, role: str | None = None) -> list[schemas.UserPublic]:
-        data = self.request("GET", "/users", params={"role": role} if role else None)
-        return TypeAdapter(list[schemas.UserPublic]).validate_python(data)
+        params = {"role": role} if role else None
+        return _list(schemas.UserPublic, self.request("GET", "/users", params=params))
+
+    def tokens(self) -> list[schemas.TokenPublic]:
+        return _list(schemas.TokenPublic, self.request("GET", "/tokens"))
+
+    def revoke_token(self, token_id: int) -> None:
+        self.request("DELETE", f"/tokens/{int(token_id)}", retry="safe")
+
+    def accounts(self) -> list[schemas.AccountPublic]:
+        return _list(schemas.AccountPublic, self.request("GET", "/accounts"))
+
+    def create_account(self, body: schemas.AccountCreate) -> schemas.AccountPublic:
+        return self._send(schemas.AccountPublic, "POST", "/accounts", body)
+
+    def create_telescope(self, body: schemas.TelescopeCreate) -> schemas.TelescopePublic:
+        return self._send(schemas.TelescopePublic, "POST", "/telescopes", body)
+
+    def invite(self, body: schemas.InvitationCreate) -> schemas.InvitationIssued:
+        return self._send(schemas.InvitationIssued, "POST", "/invitations", body)
+
+    def update_user(self, user_id: int, body: schemas.UserUpdate) -> schemas.UserPublic:
+        return self._send(schemas.UserPublic, "PATCH", f"/users/{int(user_id)}", body, retry="safe")
 
     # --- incidents -------------------------------------------------------------------------
 
@@ -203,6 +223,10 @@ class ObsClient:
         # Repeating a bulk change is harmless by design (already-changed incidents are
         # reported unchanged), so it is safe to retry without a key.
         return self._send(schemas.BulkResult, "POST", "/incidents/bulk-status", body, retry="safe")
+
+
+def _list(model: type[M], data: Any) -> list[M]:
+    return TypeAdapter(list[model]).validate_python(data)  # type: ignore[valid-type]
 
 
 def _ref(ref: str) -> str:

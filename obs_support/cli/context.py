@@ -1,0 +1,113 @@
+"""What every command needs: the profile, the language, the API client, and error handling."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import typer
+from pydantic import BaseModel
+from typer.core import TyperGroup
+
+from obs_support.cli.i18n import Translator, detect_language
+from obs_support.cli.output import stderr, stdout
+from obs_support.client.api import ObsClient
+from obs_support.client.config import DEFAULT_PROFILE, ConfigError, ConfigStore, Profile
+from obs_support.client.credentials import TokenStore
+from obs_support.client.errors import ClientError
+
+EXIT_USAGE = 2
+
+
+@dataclass
+class State:
+    profile: str = DEFAULT_PROFILE
+    lang: str | None = None
+    debug: bool = False
+    _client: ObsClient | None = field(default=None, repr=False)
+
+    @property
+    def t(self) -> Translator:
+        return Translator(detect_language(self.lang))
+
+    @property
+    def config(self) -> ConfigStore:
+        return ConfigStore()
+
+    @property
+    def tokens(self) -> TokenStore:
+        return TokenStore(self.config.directory, notice=lambda m: stderr.print(f"note: {m}"))
+
+    def saved_profile(self) -> Profile | None:
+        try:
+            return self.config.get(self.profile)
+        except ConfigError as exc:
+            die(str(exc))
+
+    def client(self) -> ObsClient:
+        """The API client for this profile; environment variables override it, for cron."""
+        if self._client is not None:
+            return self._client
+        url = os.environ.get("OBS_SUPPORT_URL")
+        token = os.environ.get("OBS_SUPPORT_TOKEN")
+        if not url or not token:
+            saved = self.saved_profile()
+            url = url or (saved.url if saved else None)
+            token = token or (self.tokens.get(self.profile) if saved or url else None)
+        if not url or not token:
+            die(self.t("not_logged_in"), code=4)
+        self._client = ObsClient(url, token)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def state(ctx: typer.Context) -> State:
+    root = ctx.find_root()
+    if not isinstance(root.obj, State):
+        root.obj = State()
+    return root.obj
+
+
+def die(message: str, code: int = 1) -> NoReturn:
+    stderr.print(f"error: {message}", markup=False, emoji=False)
+    raise typer.Exit(code)
+
+
+def print_json(value: Any) -> None:
+    """Stable JSON for scripts: the objects as the API returns them, never translated."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    elif isinstance(value, list):
+        value = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def say(text: str) -> None:
+    """A line for people on stdout, printed literally (no markup is interpreted)."""
+    stdout.print(text, markup=False, emoji=False, highlight=False)
+
+
+class ErrorHandlingGroup(TyperGroup):
+    """Turns every client error into one line on stderr and its documented exit code."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # Typer's own Context
+        try:
+            return super().invoke(ctx)
+        except ClientError as exc:
+            if isinstance(ctx.obj, State) and ctx.obj.debug:
+                raise
+            code = f" ({exc.code})" if exc.code else ""
+            stderr.print(f"error: {exc.message}{code}", markup=False, emoji=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            stderr.print("interrupted; nothing more was sent", markup=False)
+            raise typer.Exit(130) from None
+        finally:
+            if isinstance(ctx.obj, State):
+                ctx.obj.close()

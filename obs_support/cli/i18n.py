@@ -1,0 +1,143 @@
+"""Human output in Spanish or English. JSON output is never translated.
+
+The language comes from `--lang`, else from the locale (`LC_ALL`, `LC_MESSAGES`, `LANG`:
+`es_*` → Spanish), else English.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from datetime import UTC, datetime
+
+from obs_support import domain
+from obs_support.domain import Language
+
+_MESSAGES: dict[str, dict[Language, str]] = {
+    "created": {"es": "Incidencia {ref} creada.", "en": "Created incident {ref}."},
+    "commented": {"es": "Comentario añadido a {ref}.", "en": "Comment added to {ref}."},
+    "noted": {"es": "Nota interna añadida a {ref}.", "en": "Internal note added to {ref}."},
+    "status_set": {"es": "{ref}: {old} → {new}.", "en": "{ref}: {old} → {new}."},
+    "status_same": {
+        "es": "{ref} ya está {new}; nada que cambiar.",
+        "en": "{ref} is already {new}; nothing to change.",
+    },
+    "assigned": {"es": "{ref} asignada a {who}.", "en": "{ref} assigned to {who}."},
+    "unassigned": {"es": "{ref} sin asignar.", "en": "{ref} is now unassigned."},
+    "priority_set": {"es": "{ref}: prioridad {new}.", "en": "{ref}: priority {new}."},
+    "logged_in": {
+        "es": "Sesión iniciada como {name} ({role}) en {obs}.",
+        "en": "Logged in as {name} ({role}) at {obs}.",
+    },
+    "logged_out": {"es": "Sesión cerrada ({profile}).", "en": "Logged out ({profile})."},
+    "not_logged_in": {
+        "es": "no has iniciado sesión; ejecuta: obs-support login URL",
+        "en": "not logged in; run: obs-support login URL",
+    },
+    "empty_message": {
+        "es": "mensaje vacío; no se ha enviado nada",
+        "en": "empty message; nothing was sent",
+    },
+    "editor_hint": {
+        "es": "# Describe la incidencia. Las líneas que empiezan por # se ignoran.",
+        "en": "# Describe the incident. Lines starting with # are ignored.",
+    },
+    "more": {"es": "Hay más: usa --all o --limit.", "en": "There are more: use --all or --limit."},
+    "none_found": {"es": "No hay incidencias.", "en": "No incidents."},
+    "bulk_summary": {
+        "es": "{changed} cambiadas, {unchanged} sin cambios, {refused} rechazadas, "
+        "{not_found} no encontradas{dry}",
+        "en": "{changed} changed, {unchanged} unchanged, {refused} refused, "
+        "{not_found} not found{dry}",
+    },
+    "dry": {"es": " (simulación: nada se ha guardado)", "en": " (dry run: nothing was saved)"},
+    "invited": {
+        "es": "Invitación para {email} ({role}). Envíale este enlace:",
+        "en": "Invitation for {email} ({role}). Send them this link:",
+    },
+    "revoked": {"es": "Token {id} revocado.", "en": "Token {id} revoked."},
+    "deactivated": {
+        "es": "{email} desactivado; sus tokens ya no sirven.",
+        "en": "{email} deactivated; their tokens no longer work.",
+    },
+    "added": {"es": "{what} «{name}» creado.", "en": "{what} '{name}' added."},
+    "col_ref": {"es": "Ref.", "en": "Ref"},
+    "col_priority": {"es": "Prioridad", "en": "Priority"},
+    "col_type": {"es": "Tipo", "en": "Type"},
+    "col_status": {"es": "Estado", "en": "Status"},
+    "col_telescope": {"es": "Telescopio", "en": "Telescope"},
+    "col_account": {"es": "Cliente", "en": "Client"},
+    "col_summary": {"es": "Resumen", "en": "Summary"},
+    "col_assignee": {"es": "Asignada a", "en": "Assignee"},
+    "col_updated": {"es": "Actualizada", "en": "Updated"},
+    "col_name": {"es": "Nombre", "en": "Name"},
+    "col_email": {"es": "Correo", "en": "E-mail"},
+    "col_role": {"es": "Rol", "en": "Role"},
+    "col_active": {"es": "Activo", "en": "Active"},
+    "col_model": {"es": "Modelo", "en": "Model"},
+    "col_mount": {"es": "Montura", "en": "Mount"},
+    "col_location": {"es": "Ubicación", "en": "Location"},
+    "col_created": {"es": "Creado", "en": "Created"},
+    "col_last_used": {"es": "Último uso", "en": "Last used"},
+    "created_by": {"es": "Creada por {who} · {when}", "en": "Filed by {who} · {when}"},
+    "ev_created": {"es": "abrió la incidencia", "en": "filed the incident"},
+    "ev_comment": {"es": "comentó", "en": "commented"},
+    "ev_voice": {"es": "comentó (voz)", "en": "commented (voice)"},
+    "ev_internal": {"es": "nota interna", "en": "internal note"},
+    "ev_status": {"es": "cambió el estado: {old} → {new}", "en": "changed status: {old} → {new}"},
+    "ev_reason": {"es": "motivo", "en": "reason"},
+    "ev_priority": {
+        "es": "cambió la prioridad: {old} → {new}",
+        "en": "changed priority: {old} → {new}",
+    },
+    "ev_assigned": {"es": "asignó a {who}", "en": "assigned to {who}"},
+    "ev_unassigned": {"es": "quitó la asignación", "en": "unassigned"},
+    "ev_summary": {"es": "cambió el resumen", "en": "changed the summary"},
+    "ev_attachment": {"es": "adjuntó {name}", "en": "attached {name}"},
+    "nobody": {"es": "nadie", "en": "nobody"},
+    "yes": {"es": "sí", "en": "yes"},
+    "no": {"es": "no", "en": "no"},
+    "never": {"es": "nunca", "en": "never"},
+    "ago": {"es": "hace {n}", "en": "{n} ago"},
+    "just_now": {"es": "ahora", "en": "just now"},
+    "telescope_history": {"es": "Historial de incidencias", "en": "Incident history"},
+}
+
+
+def detect_language(explicit: str | None = None) -> Language:
+    if explicit in ("es", "en"):
+        return explicit  # type: ignore[return-value]
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(var, "")
+        if value:
+            return "es" if value.lower().startswith("es") else "en"
+    return "en"
+
+
+class Translator:
+    def __init__(self, language: Language) -> None:
+        self.language = language
+
+    def __call__(self, key: str, **values: object) -> str:
+        return _MESSAGES[key][self.language].format(**values)
+
+    def label(self, value: enum.Enum) -> str:
+        return domain.label(value, self.language)
+
+    def status(self, value: str) -> str:
+        return self.label(domain.Status(value))
+
+    def priority(self, value: int) -> str:
+        return self.label(domain.Priority(value))
+
+    def type(self, value: str) -> str:
+        return self.label(domain.IncidentType(value))
+
+    def age(self, when: datetime, now: datetime | None = None) -> str:
+        seconds = int(((now or datetime.now(UTC)) - when).total_seconds())
+        if seconds < 60:
+            return self("just_now")
+        for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+            if seconds >= size:
+                return self("ago", n=f"{seconds // size} {unit}")
+        return self("just_now")  # pragma: no cover
