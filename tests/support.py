@@ -61,9 +61,10 @@ def server_settings(database_url: str, data_dir: Path, **overrides: Any) -> Serv
 @contextmanager
 def start_server(database_url: str, data_dir: Path, **overrides: Any) -> Iterator[LiveServer]:
     upgrade(database_url)
+    port = free_port()
+    overrides.setdefault("public_url", f"http://127.0.0.1:{port}")
     settings = server_settings(database_url, data_dir, **overrides)
     db = connect(database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    port = free_port()
     config = uvicorn.Config(
         create_app(settings, db), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )

@@ -17,11 +17,14 @@ The rules, as the product promises them:
 - only admins invite staff or admins, change the observatory's settings and change users;
   staff invite clients and create accounts and telescopes; clients list only their own account,
   telescopes and themselves; staff-only actions on objects a client can see answer 403, on
-  objects it cannot see 404;
+  objects it cannot see (another account's, any invitation, any other user) 404; creating
+  something staff-only answers 403 whatever the body names;
 - a user lists and revokes only their own API tokens.
 
-The world (two observatories with their people, accounts, telescopes and incidents) is built
-once per module and database; operations that change something get a fresh object per case.
+The world (two observatories with their people, accounts, telescopes, incidents, a pending
+invitation and a logo each) is built once per module and database; operations that change
+something get a fresh object per case. The tests after the matrix read the lists: no row out
+of scope, no internal note for a client, in listings, counts, search and histories.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ Json = dict[str, Any]
 
 MISSING_ID = 2_000_000_000  # a valid id (below 2**31) that no table will reach in a test run
 MISSING_NUMBER = 999_999_999
+PNG = b"\x89PNG\r\n\x1a\n"  # the signature is what the server recognises a PNG by
+PNG_TYPE = {"Content-Type": "image/png"}
 FINAL = ("done", "cancelled")
 NEEDS: dict[Need, tuple[Role, ...]] = {
     "anyone": ("admin", "staff", "client"),
@@ -83,6 +88,7 @@ ACTORS: tuple[Actor, ...] = (
     Actor("bad_token", credential="unknown"),
     Actor("revoked_token", credential="revoked"),
 )
+ACTOR = {a.name: a for a in ACTORS}
 AUTHENTICATED = tuple(a for a in ACTORS if a.credential == "valid")
 
 
@@ -167,6 +173,7 @@ class Op:
     outcome: Callable[[Actor], int] | None = None  # the answer once allowed, when not `ok`
     transition: tuple[str, bool] | None = None  # (to status, with a reason)
     bulk: bool = False  # one ref through /incidents/bulk-status: judge the item's result
+    upload: Callable[[Call], bytes] | None = None  # a raw PNG body instead of JSON
 
     @property
     def name(self) -> str:
@@ -255,8 +262,12 @@ def _bulk_transition(
     )
 
 
-def _new_incident(call: Call) -> Json:
+def _new_incident_body() -> Json:
     return {"type": "question", "priority": "low", "message": "Is the dome opening tonight?"}
+
+
+def _new_incident(_call: Call) -> Json:
+    return _new_incident_body()
 
 
 def _incident_for_account(call: Call) -> Json:
@@ -278,6 +289,10 @@ def _account_hidden(actor: Actor) -> int:
     """Staff naming an account they cannot see get 404; clients naming any account but their
     own get 422 — in both cases exactly what a nonexistent account id gets."""
     return 404 if actor.is_staff else 422
+
+
+def _scope_name() -> str:
+    return f"Scope {uuid.uuid4().hex[:10]}"
 
 
 def _invitation(role: str) -> Body:
@@ -379,6 +394,15 @@ OPERATIONS: tuple[Op, ...] = (
     Op("count_incidents", "GET", "/incidents/counts"),
     # the observatory
     Op("read_observatory", "GET", "/observatory"),
+    Op("read_logo", "GET", "/observatory/logo"),
+    Op(
+        "upload_logo",
+        "PUT",
+        "/observatory/logo",
+        need="admin",
+        role_first=True,
+        upload=lambda c: c.world.logos[c.world.tenant(c.actor).slug],  # the one it has already
+    ),
     Op(
         "update_observatory",
         "PATCH",
@@ -416,7 +440,7 @@ OPERATIONS: tuple[Op, ...] = (
         need="staff",
         role_first=True,
         ok=201,
-        body=lambda c: {"client_account_id": c.key, "name": f"Scope {uuid.uuid4().hex[:10]}"},
+        body=lambda c: {"client_account_id": c.key, "name": _scope_name()},
         hidden=lambda a: 422,
     ),
     *_for_each(
@@ -499,8 +523,7 @@ OPERATIONS: tuple[Op, ...] = (
         "revoke",
         "DELETE",
         "/invitations/{key}",
-        need="staff",
-        role_first=True,
+        need="staff",  # an object like any other: clients see no invitation, so 404
         ok=204,
         fresh=True,
     ),
@@ -523,6 +546,7 @@ class World:
     incidents: dict[str, str]  # the shared (never changed) incident of each incident target
     words: dict[str, str]  # unique words planted in comments and internal notes
     account_names: dict[int, str] = field(default_factory=dict)
+    logos: dict[str, bytes] = field(default_factory=dict)  # observatory slug -> its logo
     _clients: dict[str | None, Api] = field(default_factory=dict)
 
     def as_(self, who: User | str | None) -> Api:
@@ -563,7 +587,7 @@ class World:
             case "incident":
                 return self.incidents[target.name]
             case "telescope" if fresh:
-                body = {"client_account_id": self.account_id(target.account), "name": _name()}
+                body = {"client_account_id": self.account_id(target.account), "name": _scope_name()}
                 return int(self.as_(self.home.admin).ok("POST", "/telescopes", json=body)["id"])
             case "telescope":
                 return self.home.telescopes[self.account_id(target.account)][0]
@@ -627,17 +651,16 @@ class World:
         return User(accepted["user"]["id"], invitation["email"], accepted["token"], role, account)
 
     def send(self, actor: Actor, op: Op, key: Key) -> httpx.Response:
-        body = op.body(Call(self, actor, op.target, key)) if op.body else None
-        return self.caller(actor).http.request(op.method, op.path.format(key=key), json=body)
-
-
-def _name() -> str:
-    return f"Scope {uuid.uuid4().hex[:10]}"
+        call = Call(self, actor, op.target, key)
+        path, client = op.path.format(key=key), self.caller(actor).http
+        if op.upload is not None:
+            return client.request(op.method, path, content=op.upload(call), headers=PNG_TYPE)
+        return client.request(op.method, path, json=op.body(call) if op.body else None)
 
 
 def _plant(world: World, tenant: Tenant) -> dict[str, str]:
     """Shared incidents in both accounts, each with a public comment and an internal note,
-    a final one, and a pending invitation."""
+    a final one, a pending invitation and a logo."""
     refs = {}
     staff = world.as_(tenant.staff)
     for target, client in ((INCIDENT_A, tenant.client), (INCIDENT_B, tenant.client_b)):
@@ -658,6 +681,8 @@ def _plant(world: World, tenant: Tenant) -> dict[str, str]:
     staff.ok("POST", f"/incidents/{ref}/status", json={"status": "done"})
     refs[INCIDENT_A_DONE.name] = ref
     world.invite("client", tenant.account_b, by=tenant.admin)  # one pending, in each observatory
+    logo = world.logos[tenant.slug] = PNG + f"logo of {tenant.slug}".encode()
+    world.as_(tenant.admin).ok("PUT", "/observatory/logo", content=logo, headers=PNG_TYPE)
     return refs
 
 
@@ -711,7 +736,7 @@ def observed(op: Op, response: httpx.Response) -> tuple[int, Json | None]:
 
     A bulk status change answers 200 and reports each ref's result: that result is judged
     as the status the same change would get on its own."""
-    body = response.json() if response.content else None
+    body = response.json() if "json" in response.headers.get("content-type", "") else None
     if not op.bulk or response.status_code != 200:
         return response.status_code, body
     assert body is not None and len(body["results"]) == 1, response.text
@@ -743,7 +768,8 @@ CASES = [pytest.param(a, op, id=f"{a.name}:{op.name}") for op in OPERATIONS for 
 
 @pytest.mark.parametrize(("actor", "op"), CASES)
 def test_access(world: World, actor: Actor, op: Op) -> None:
-    key = world.key(op.target, actor, op.fresh)
+    # Without a credential nothing can change, so those cases may share the world's objects.
+    key = world.key(op.target, actor, op.fresh and actor.credential == "valid")
     response = world.send(actor, op, key)
     want = expected_status(actor, op)
     got, body = observed(op, response)
@@ -752,6 +778,8 @@ def test_access(world: World, actor: Actor, op: Op) -> None:
     code = PROBLEM_CODES[actor.credential].get(want)
     if code is not None and body is not None:
         assert body.get("code") == code, f"{where}: {response.text}"
+    if actor.role == "client" and response.is_success and body and "events" in body:
+        assert [e for e in body["events"] if e["internal"]] == [], f"{where}: {response.text}"
     if actor.credential == "valid" and not sees(actor, op.target):
         missing = world.missing_key(op.target)
         baseline = world.send(actor, op, missing)
@@ -799,9 +827,6 @@ def test_incident_list_and_counts_stay_in_scope(world: World, actor: Actor) -> N
     tenant = world.tenant(actor)
     listed = _all_incidents(caller)
     assert {i["ref"].rsplit("-", 1)[0] for i in listed} <= {tenant.slug}
-    own = world.account_id(actor.account, tenant)
-    if not actor.is_staff:
-        assert {i["client_account"]["id"] for i in listed} <= {own}
     refs = {i["ref"] for i in listed}
     for target in (INCIDENT_A, INCIDENT_B, INCIDENT_A_DONE):
         assert (world.incidents[target.name] in refs) == sees(actor, target), target.name
@@ -811,6 +836,8 @@ def test_incident_list_and_counts_stay_in_scope(world: World, actor: Actor) -> N
     assert counts["counts"] == {s: tally.get(s, 0) for s in counts["counts"]}
     assert counts["total"] == len(listed)
     if not actor.is_staff:  # exactly what staff see for the account: no more, no less
+        own = world.account_id(actor.account, tenant)
+        assert {i["client_account"]["id"] for i in listed} <= {own}
         staff_view = _all_incidents(world.as_(tenant.staff), client_account=own)
         assert sorted(refs) == sorted(i["ref"] for i in staff_view)
         foreign = world.account_id("B" if actor.account == "A" else "A", tenant)
@@ -856,7 +883,7 @@ def test_incident_history_hides_internal_notes_from_clients(world: World, actor:
 
 def test_a_clients_own_writes_answer_without_internal_notes(world: World) -> None:
     """The detail returned after a client's comment or cancellation hides internal notes too."""
-    staff, client = world.as_(world.home.staff), world.caller(ACTORS[2])
+    staff, client = world.as_(world.home.staff), world.caller(ACTOR["client_own"])
     ref = world.new_incident(INCIDENT_A)
     secret = f"w{uuid.uuid4().hex[:12]}"
     staff.ok("POST", f"/incidents/{ref}/comments", json={"body": secret, "internal": True})
@@ -873,11 +900,12 @@ def test_a_clients_own_writes_answer_without_internal_notes(world: World) -> Non
 @pytest.mark.parametrize("actor", _actor_ids())
 def test_directory_lists_stay_in_scope(world: World, actor: Actor) -> None:
     caller, me = world.caller(actor), world.users[actor.name]
-    mine, theirs = (
-        world.tenant(actor),
-        (world.other if world.tenant(actor) is world.home else world.home),
-    )
+    mine, theirs = world.tenant(actor), world.stranger(actor)
     own = world.account_id(actor.account, mine) if actor.account else None
+
+    logo = caller.get("/observatory/logo")
+    assert logo.status_code == 200 and logo.content == world.logos[mine.slug]
+    assert caller.ok("GET", "/observatory")["slug"] == mine.slug
 
     accounts = {a["id"] for a in caller.ok("GET", "/accounts")}
     telescopes = caller.ok("GET", "/telescopes")
@@ -926,3 +954,126 @@ def test_tokens_are_listed_only_to_their_owner(world: World) -> None:
         assert seen[name].isdisjoint(bystanders), name
         for other in names[i + 1 :]:
             assert seen[name].isdisjoint(seen[other]), (name, other)
+
+
+# --- references to the other observatory, in bodies and filters, look like missing ids ------
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A request by home's admin that names one of the other observatory's objects."""
+
+    name: str
+    stranger: Callable[[World], int]  # the id of the other observatory's object
+    send: Callable[[World, int], httpx.Response]
+    listing: bool = False  # a filtered list: answers 200 with nothing, never an error
+
+
+def _as_admin(world: World, method: str, path: str, **kw: Any) -> httpx.Response:
+    return world.as_(world.home.admin).http.request(method, path, **kw)
+
+
+def _their_telescope(world: World) -> int:
+    return world.other.telescopes[world.other.account_a][0]
+
+
+def _their_account(world: World) -> int:
+    return world.other.account_a
+
+
+def _their_staff(world: World) -> int:
+    return world.other.staff.id
+
+
+def _filtered(path: str, param: str) -> Callable[[World, int], httpx.Response]:
+    """A listing filtered by an id: a filter on something out of scope matches nothing."""
+
+    def send(world: World, value: int) -> httpx.Response:
+        return _as_admin(world, "GET", path, params={param: value})
+
+    return send
+
+
+REFERENCES = (
+    Reference(
+        "assign_to_their_staff",
+        _their_staff,
+        lambda w, i: _as_admin(
+            w, "PATCH", f"/incidents/{w.new_incident(INCIDENT_A)}", json={"assignee_id": i}
+        ),
+    ),
+    Reference(
+        "file_for_their_account",
+        _their_account,
+        lambda w, i: _as_admin(
+            w, "POST", "/incidents", json={**_new_incident_body(), "client_account_id": i}
+        ),
+    ),
+    Reference(
+        "file_on_their_telescope",
+        _their_telescope,
+        lambda w, i: _as_admin(
+            w,
+            "POST",
+            "/incidents",
+            json={**_new_incident_body(), "client_account_id": w.home.account_a, "telescope_id": i},
+        ),
+    ),
+    Reference(
+        "invite_into_their_account",
+        _their_account,
+        lambda w, i: _as_admin(
+            w,
+            "POST",
+            "/invitations",
+            json={
+                "email": f"c-{uuid.uuid4().hex[:10]}@example.org",
+                "role": "client",
+                "client_account_id": i,
+            },
+        ),
+    ),
+    Reference(
+        "telescope_in_their_account",
+        _their_account,
+        lambda w, i: _as_admin(
+            w, "POST", "/telescopes", json={"client_account_id": i, "name": _scope_name()}
+        ),
+    ),
+    *(
+        Reference(f"{path[1:]}_by_their_{what}", stranger, _filtered(path, param), listing=True)
+        for path, param, what, stranger in (
+            ("/incidents", "client_account", "account", _their_account),
+            ("/incidents", "telescope", "telescope", _their_telescope),
+            ("/incidents", "assignee", "staff", _their_staff),
+            ("/users", "client_account", "account", _their_account),
+            ("/telescopes", "client_account", "account", _their_account),
+        )
+    ),
+)
+
+
+@pytest.mark.parametrize("ref", [pytest.param(r, id=r.name) for r in REFERENCES])
+def test_references_to_another_observatory_look_missing(world: World, ref: Reference) -> None:
+    theirs = ref.send(world, ref.stranger(world))
+    missing = ref.send(world, MISSING_ID)
+    assert (theirs.status_code, theirs.json()) == (missing.status_code, missing.json())
+    if ref.listing:
+        assert theirs.status_code == 200 and theirs.json() in (
+            [],
+            {"items": [], "next_cursor": None},
+        )
+    else:
+        assert theirs.status_code in (404, 422), theirs.text
+
+
+def test_a_deactivated_user_reaches_nothing(world: World) -> None:
+    person = world.new_user("client", world.home.account_a)
+    admin = world.as_(world.home.admin)
+    assert world.as_(person).get("/me").status_code == 200
+    admin.ok("PATCH", f"/users/{person.id}", json={"active": False})
+    for path in ("/me", "/incidents", f"/incidents/{world.incidents[INCIDENT_A.name]}"):
+        response = world.as_(person).get(path)
+        assert response.status_code == 401 and response.json()["code"] == "invalid_token", path
+    admin.ok("PATCH", f"/users/{person.id}", json={"active": True})
+    assert world.as_(person).get("/me").status_code == 200

@@ -425,7 +425,8 @@ def bulk_status(
     else:
         for r in results:
             why = f": {r.message} ({r.code})" if r.result in ("refused", "not_found") else ""
-            say(f"{r.ref}\t{r.result}{why}")
+            # Tab-separated and untranslated: cron jobs parse these lines.
+            typer.echo(f"{r.ref}\t{r.result}{why}")
         stderr.print(
             st.t("bulk_summary", **tally, dry=st.t("dry") if dry_run else ""), markup=False
         )

@@ -101,8 +101,15 @@ def run(
 
 
 def serve(host: str, port: int) -> None:
+    import os
+
     import uvicorn
 
     from obs_support.server.app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", server_header=False)
+    settings = _settings()
+    if not os.environ.get("OBS_SUPPORT_PUBLIC_URL"):
+        # Links in invitations must point where this server actually listens.
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - comparing, not binding
+        settings.public_url = f"http://{shown}:{port}"
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", server_header=False)

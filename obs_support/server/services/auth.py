@@ -165,8 +165,8 @@ def list_invitations(
 
 
 def revoke_invitation(session: Session, user: User, invitation_id: int) -> None:
-    scope.require_staff(user, "revoke invitations")
     inv = scope.get_invitation(session, user, invitation_id)
+    scope.require_staff(user, "revoke invitations")
     if inv.accepted_at is not None:
         raise conflict("invitation_accepted", "this invitation was already accepted")
     inv.expires_at = utcnow()
@@ -198,9 +198,10 @@ def update_me(session: Session, user: User, body: schemas.MeUpdate) -> schemas.M
     me = session.get(User, user.id)
     assert me is not None
     if body.password is not None:
-        if not body.current_password or not secrets.verify_password(
-            me.password_hash, body.current_password
-        ):
+        # A user created without a password (the first admin, who holds only a token) may
+        # set one; anyone else proves they know the current one.
+        current = body.current_password or ""
+        if me.password_hash is not None and not secrets.verify_password(me.password_hash, current):
             raise invalid("current_password", "is wrong", code="invalid_credentials")
         me.password_hash = secrets.hash_password(body.password)
     if body.display_name is not None:
