@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlmodel import select
 
@@ -359,3 +360,17 @@ class TestLogo:
         )
         assert r.status_code == status
         assert api.as_(tenant.admin).get("/observatory/logo").status_code == 404
+
+
+def test_invitation_link_opens_a_page_explaining_how_to_accept(
+    api: Api, server: LiveServer, tenant: Tenant
+) -> None:
+    inv = api.as_(tenant.admin).ok(
+        "POST", "/invitations", json={"email": "page@example.org", "role": "staff"}, expect=201
+    )
+    assert inv["link"].startswith(server.url + "/invite#")
+    page = httpx.get(inv["link"])
+    assert page.status_code == 200
+    assert "obs-support accept-invite" in page.text
+    assert inv["token"] not in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"

@@ -242,6 +242,12 @@ class TestReadAndList:
         assert r.status_code == 422, r.text
         assert r.json()["field"] == field
 
+    def test_search_ignores_case_beyond_ascii(self, api: Api, tenant: Tenant) -> None:
+        ref = tenant.incident(api, message="ÓPTICA SUCIA en la cúpula")["ref"]
+        for query in ("óptica", "ÓPTICA", "Óptica sucia", "CÚPULA"):
+            found = api.as_(tenant.client).ok("GET", "/incidents", params={"q": query})
+            assert refs(found) == [ref], query
+
     def test_search_matches_comments(self, api: Api, tenant: Tenant) -> None:
         ref = tenant.incident(api, message="plain")["ref"]
         api.as_(tenant.client).ok("POST", f"/incidents/{ref}/comments", json={"body": "Encoder 42"})

@@ -47,6 +47,22 @@ class TestConcurrentCreation:
         counts = api.as_(tenant.staff).ok("GET", "/incidents/counts")
         assert counts["counts"]["open"] == writers * per_writer
 
+    def test_parallel_status_changes_keep_counters_exact(
+        self, api: Api, server: LiveServer, tenant: Tenant
+    ) -> None:
+        """Ten first-ever moves into `blocked` at once all create the same counter row."""
+        refs = [tenant.incident(api)["ref"] for _ in range(10)]
+
+        def block(ref: str) -> int:
+            with Api(server.url, tenant.staff.token) as mine:
+                change = {"status": "blocked", "reason": "parts"}
+                return mine.post(f"/incidents/{ref}/status", json=change).status_code
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            assert set(pool.map(block, refs)) == {200}
+        counts = api.as_(tenant.staff).ok("GET", "/incidents/counts")["counts"]
+        assert (counts["open"], counts["blocked"]) == (0, 10)
+
 
 class TestIdempotency:
     def test_retry_with_same_key_replays_the_first_answer(self, api: Api, tenant: Tenant) -> None:

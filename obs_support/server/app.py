@@ -12,7 +12,7 @@ from obs_support.config import ServerSettings
 from obs_support.server import errors
 from obs_support.server.db import Database, connect
 from obs_support.server.limits import BodySizeLimit
-from obs_support.server.routes import auth, directory, incidents
+from obs_support.server.routes import auth, directory, incidents, portal
 from obs_support.server.state import AppState
 
 API_PREFIX = "/api/v1"
@@ -43,6 +43,8 @@ def create_app(settings: ServerSettings | None = None, db: Database | None = Non
     app.add_middleware(BodySizeLimit)
     for router in (incidents.router, auth.router, directory.router):
         app.include_router(router, prefix=API_PREFIX)
+
+    app.include_router(portal.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

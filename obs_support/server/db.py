@@ -66,6 +66,10 @@ def connect(url: str, *, busy_timeout_ms: int = 5000) -> Database:
     return Database(reader=engine, writer=engine)
 
 
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
@@ -87,6 +91,8 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
+        # SQLite's own lower() folds ASCII only; searches must match "ÓPTICA" with "óptica".
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:

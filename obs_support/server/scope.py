@@ -16,7 +16,16 @@ from sqlmodel import Session, SQLModel, col, select
 from obs_support import domain
 from obs_support.domain import Role
 from obs_support.server.errors import ApiError, forbidden, not_found
-from obs_support.server.models import ClientAccount, Event, Incident, Invitation, Telescope, User
+from obs_support.server.models import (
+    ApiToken,
+    ClientAccount,
+    Event,
+    Incident,
+    IncidentCount,
+    Invitation,
+    Telescope,
+    User,
+)
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -61,6 +70,16 @@ def invitation_scope(user: User) -> ColumnElement[bool]:
     if is_staff(user):
         return col(Invitation.observatory_id) == user.observatory_id
     return false()
+
+
+def count_scope(user: User) -> ColumnElement[bool]:
+    """The status counters behind the caller's incidents (per client account)."""
+    return _account_scope(user, IncidentCount.observatory_id, IncidentCount.client_account_id)
+
+
+def token_scope(user: User) -> ColumnElement[bool]:
+    """Everyone manages only their own API tokens, whatever their role."""
+    return col(ApiToken.user_id) == user.id
 
 
 def event_scope(user: User) -> ColumnElement[bool]:

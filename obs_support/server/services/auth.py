@@ -176,7 +176,7 @@ def revoke_invitation(session: Session, user: User, invitation_id: int) -> None:
 def list_tokens(session: Session, user: User) -> list[schemas.TokenPublic]:
     rows = session.exec(
         select(ApiToken)
-        .where(ApiToken.user_id == user.id, col(ApiToken.revoked_at).is_(None))
+        .where(scope.token_scope(user), col(ApiToken.revoked_at).is_(None))
         .order_by(col(ApiToken.id))
     ).all()
     return [views.token_public(t) for t in rows]
@@ -185,7 +185,7 @@ def list_tokens(session: Session, user: User) -> list[schemas.TokenPublic]:
 def revoke_token(session: Session, user: User, token_id: int) -> None:
     token = session.exec(
         select(ApiToken).where(
-            ApiToken.id == token_id, ApiToken.user_id == user.id, col(ApiToken.revoked_at).is_(None)
+            ApiToken.id == token_id, scope.token_scope(user), col(ApiToken.revoked_at).is_(None)
         )
     ).first()
     if token is None:

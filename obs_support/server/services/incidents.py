@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from obs_support import domain, schemas
@@ -37,28 +39,24 @@ def observatory_of(session: Session, user: User) -> Observatory:
 
 
 def adjust_counts(session: Session, observatory_id: int, deltas: Counter[tuple[int, str]]) -> None:
-    """Apply status-count changes in a fixed key order, so concurrent writers cannot deadlock."""
+    """Apply status-count changes as upserts, in a fixed key order.
+
+    The upsert lets two transactions create the same counter row at once; the fixed order
+    means concurrent writers always lock counter rows in the same sequence (no deadlock).
+    """
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     for (account_id, status), delta in sorted(deltas.items()):
         if delta == 0:
             continue
-        done = session.execute(
-            update(IncidentCount)
-            .where(
-                col(IncidentCount.client_account_id) == account_id,
-                col(IncidentCount.status) == status,
-            )
-            .values(n=IncidentCount.n + delta)
+        row = insert(IncidentCount).values(
+            client_account_id=account_id, status=status, observatory_id=observatory_id, n=delta
         )
-        if done.rowcount == 0:  # type: ignore[attr-defined]
-            session.add(
-                IncidentCount(
-                    client_account_id=account_id,
-                    status=status,
-                    observatory_id=observatory_id,
-                    n=delta,
-                )
+        session.execute(
+            row.on_conflict_do_update(
+                index_elements=["client_account_id", "status"],
+                set_={"n": IncidentCount.__table__.c.n + row.excluded.n},  # type: ignore[attr-defined]
             )
-            session.flush()
+        )
 
 
 def _event(
@@ -234,11 +232,7 @@ def list_page(
 
 
 def counts(session: Session, user: User) -> schemas.StatusCounts:
-    query = select(IncidentCount.status, func.sum(IncidentCount.n)).where(
-        IncidentCount.observatory_id == user.observatory_id
-    )
-    if not scope.is_staff(user):
-        query = query.where(IncidentCount.client_account_id == (user.client_account_id or -1))
+    query = select(IncidentCount.status, func.sum(IncidentCount.n)).where(scope.count_scope(user))
     per_status = {
         Status(s): int(n or 0) for s, n in session.exec(query.group_by(IncidentCount.status)).all()
     }

@@ -1,10 +1,10 @@
 """Keyset (cursor) pagination of incident lists.
 
 Pages are found by seeking in an index from the last row seen, never with OFFSET, so the
-thousandth page costs what the first does. Sorts whose lead column runs opposite to the id
-tiebreaker (the default queue: priority high first, then oldest first) are read in two
-index range scans: the rest of the current lead value, then the values after it.
-"""
+thousandth page costs what the first does. Sorts with a lead column before the id tiebreaker
+are read in two index range scans — the rest of the current lead value, then the values
+after it — because a row-value comparison cannot seek an index when the two run in opposite
+directions (the default queue: priority high first, then oldest first)."""
 
 from __future__ import annotations
 
