@@ -167,3 +167,30 @@ def test_help_and_version() -> None:
     version = run("--version")
     assert version.stdout.startswith("obs-support ")
     assert "Example:" in run("server", "init", "--help").stdout
+
+
+def test_a_host_can_serve_several_observatories(tmp_path: Path) -> None:
+    first = run(
+        "server",
+        "init",
+        "--observatory",
+        "Teide",
+        "--slug",
+        "TEIDE",
+        "--admin-email",
+        "a@teide.example",
+    )
+    second = run(
+        "server",
+        "observatory",
+        "add",
+        "Roque de los Muchachos",
+        "--slug",
+        "ROQUE",
+        "--admin-email",
+        "a@roque.example",
+    )
+    assert first.returncode == second.returncode == 0, second.stderr
+    assert second.stdout.strip().startswith("obs_")
+    listed = run("server", "observatory", "list")
+    assert listed.stdout.splitlines() == ["ROQUE\tRoque de los Muchachos", "TEIDE\tTeide"]

@@ -59,6 +59,55 @@ def init(
     Example: obs-support server init --observatory "Observatorio del Teide" --slug TEIDE
     --admin-email ana@teide.example
     """
+    _create(observatory, slug, admin_email, admin_name, language)
+
+
+observatory_app = typer.Typer(
+    help="Observatories on this server (a host may serve several).", no_args_is_help=True
+)
+app.add_typer(observatory_app, name="observatory")
+
+
+@observatory_app.command("add")
+def observatory_add(
+    name: str = typer.Argument(..., help="The observatory's name."),
+    slug: str = typer.Option(..., "--slug", help="Reference prefix, e.g. ROQUE."),
+    admin_email: str = typer.Option(
+        ..., "--admin-email", help="E-mail of its first administrator."
+    ),
+    admin_name: str = typer.Option("Administrator", "--admin-name", help="Their display name."),
+    language: str = typer.Option("es", help="Default language for clients: es or en."),
+) -> None:
+    """Add another observatory to this server; prints its admin's API token once.
+
+    Example: obs-support server observatory add "Roque de los Muchachos" --slug ROQUE
+    --admin-email admin@roque.example
+    """
+    _create(name, slug, admin_email, admin_name, language)
+
+
+@observatory_app.command("list")
+def observatory_list() -> None:
+    """The observatories this server holds.
+
+    Example: obs-support server observatory list
+    """
+    settings = _settings()
+    _migrate(settings.resolved_database_url)
+    from obs_support.server.db import connect
+    from obs_support.server.services.setup import list_observatories
+
+    db = connect(settings.resolved_database_url)
+    try:
+        with db.read() as session:
+            rows = list_observatories(session)
+    finally:
+        db.dispose()
+    for slug, name in rows:
+        typer.echo(f"{slug}\t{name}")
+
+
+def _create(name: str, slug: str | None, admin_email: str, admin_name: str, language: str) -> None:
     if language not in ("es", "en"):
         fail("--language must be es or en")
     settings = _settings()
@@ -71,7 +120,7 @@ def init(
         with db.write() as session:
             obs, admin, issued = create_observatory(
                 session,
-                name=observatory,
+                name=name,
                 slug=slug,
                 admin_email=admin_email,
                 admin_name=admin_name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from obs_support import domain, schemas
 from obs_support.server import secrets
@@ -63,3 +63,9 @@ def create_observatory(
     session.add(admin)
     session.flush()
     return obs, admin, issue_token(session, admin, "server-init")
+
+
+def list_observatories(session: Session) -> list[tuple[str, str]]:
+    """(slug, name) of every observatory on this server, by slug."""
+    rows = session.exec(select(Observatory).order_by(col(Observatory.slug))).all()
+    return [(o.slug, o.name) for o in rows]
