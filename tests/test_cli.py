@@ -592,3 +592,28 @@ class TestCron:
             [sys.executable, "-c", code], env=cron_env, capture_output=True, text=True, check=True
         )
         assert r.stderr.strip().splitlines()[-1] == "[]"
+
+
+class TestCompletion:
+    def complete(self, cli: Cli, words: str) -> list[str]:
+        script = str(Path(sys.executable).parent / "obs-support")
+        env = {
+            **os.environ,
+            **cli.env,
+            "_OBS_SUPPORT_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - 1),
+        }
+        done = subprocess.run([script], env=env, capture_output=True, text=True, timeout=60)
+        return done.stdout.splitlines()
+
+    def test_values_and_telescope_names_complete(self, client_cli: Cli) -> None:
+        assert self.complete(client_cli, "obs-support incident create --type rep") == [
+            "repair",
+            "reparacion",
+        ]
+        assert "en_progreso" in self.complete(client_cli, "obs-support incident list --status en")
+        assert self.complete(client_cli, "obs-support incident create --telescope Sc") == [
+            "Scope 1",
+            "Scope 2",
+        ]

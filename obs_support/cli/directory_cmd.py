@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from obs_support import schemas
-from obs_support.cli import render
+from obs_support.cli import render, values
 from obs_support.cli.context import print_json, say, state
 from obs_support.cli.incident_cmd import _account_id, _model
 from obs_support.client.errors import InvalidInput, NotFound
@@ -70,7 +70,9 @@ def telescope_add(
 @telescope_app.command("show")
 def telescope_show(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="The telescope's name (or id)."),
+    name: str = typer.Argument(
+        ..., help="The telescope's name (or id).", autocompletion=values.complete_telescope
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """A telescope and its whole incident history, newest first.

@@ -90,7 +90,9 @@ def create(
         help="low/baja (0), medium/media (5), high/alta (10).",
         autocompletion=values.complete_priority,
     ),
-    telescope: str | None = typer.Option(None, "--telescope", help="The telescope's name."),
+    telescope: str | None = typer.Option(
+        None, "--telescope", help="The telescope's name.", autocompletion=values.complete_telescope
+    ),
     summary: str | None = typer.Option(
         None, "--summary", "-s", help="One line (default: the first line)."
     ),
@@ -142,7 +144,9 @@ def list_(
     priority: str | None = typer.Option(
         None, "--priority", autocompletion=values.complete_priority
     ),
-    telescope: str | None = typer.Option(None, "--telescope", help="Telescope name."),
+    telescope: str | None = typer.Option(
+        None, "--telescope", help="Telescope name.", autocompletion=values.complete_telescope
+    ),
     assignee: str | None = typer.Option(None, "--assignee", help="'me', 'none' or a user id."),
     search: str | None = typer.Option(
         None, "--search", "-q", help="Text in the summary or comments."

@@ -76,3 +76,24 @@ def age(text: str, flag: str = "--older-than") -> timedelta:
         "d": timedelta(days=n),
         "w": timedelta(weeks=n),
     }[unit]
+
+
+def complete_telescope(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Telescope names from the server, for shell completion; silent when it cannot ask."""
+    from obs_support.cli.context import State
+    from obs_support.client.api import ObsClient
+    from obs_support.client.errors import ClientError
+
+    root = ctx.find_root()
+    profile = root.params.get("profile") or "default"
+    st = State(profile=str(profile))
+    try:
+        saved = st.config.get(st.profile)
+        token = st.tokens.get(st.profile)
+        if not saved or not token:
+            return []
+        with ObsClient(saved.url, token, timeout=2.0, retries=0) as client:
+            names = [t.name for t in client.telescopes()]
+    except (ClientError, OSError, ValueError):
+        return []
+    return [n for n in names if n.casefold().startswith(incomplete.casefold())]
