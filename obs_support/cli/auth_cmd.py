@@ -9,7 +9,6 @@ import typer
 
 from obs_support.cli.context import die, print_json, say, state
 from obs_support.cli.output import stderr
-from obs_support.client.api import ObsClient
 from obs_support.client.config import Profile
 from obs_support.client.errors import ClientError, InvalidInput
 
@@ -54,6 +53,8 @@ def login(
 
     Example: obs-support login https://soporte.teide.example --email laura@example.org
     """
+    from obs_support.client.api import ObsClient
+
     st = state(ctx)
     url = _normalise_url(url)
     with ObsClient(url) as anonymous:
@@ -87,6 +88,8 @@ def logout(ctx: typer.Context) -> None:
 
     Example: obs-support logout --profile teide
     """
+    from obs_support.client.api import ObsClient
+
     st = state(ctx)
     saved = st.saved_profile()
     token = st.tokens.get(st.profile)
@@ -137,6 +140,8 @@ def accept_invite(
 
     Example: obs-support accept-invite 'https://soporte.teide.example/invite#obsinv_…'
     """
+    from obs_support.client.api import ObsClient
+
     st = state(ctx)
     base, sep, secret = link.strip().partition("/invite#")
     if not sep or not secret:

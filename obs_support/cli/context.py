@@ -6,18 +6,20 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from pydantic import BaseModel
 from typer.core import TyperGroup
 
 from obs_support.cli.i18n import Translator, detect_language
 from obs_support.cli.output import stderr, stdout
-from obs_support.client.api import ObsClient
 from obs_support.client.config import DEFAULT_PROFILE, ConfigError, ConfigStore, Profile
 from obs_support.client.credentials import TokenStore
 from obs_support.client.errors import ClientError
+
+if TYPE_CHECKING:
+    from obs_support.client.api import ObsClient
+    from obs_support.client.http import HttpClient
 
 EXIT_USAGE = 2
 
@@ -27,7 +29,7 @@ class State:
     profile: str = DEFAULT_PROFILE
     lang: str | None = None
     debug: bool = False
-    _client: ObsClient | None = field(default=None, repr=False)
+    _client: HttpClient | None = field(default=None, repr=False)
 
     @property
     def t(self) -> Translator:
@@ -48,9 +50,24 @@ class State:
             die(str(exc))
 
     def client(self) -> ObsClient:
-        """The API client for this profile; environment variables override it, for cron."""
-        if self._client is not None:
-            return self._client
+        """The typed API client for this profile; environment variables override it, for cron."""
+        from obs_support.client.api import ObsClient
+
+        if not isinstance(self._client, ObsClient):
+            if self._client is not None:
+                self._client.close()
+            self._client = ObsClient(*self._credentials())
+        return self._client
+
+    def http(self) -> HttpClient:
+        """The raw JSON transport (no API models loaded), for the fast scripting paths."""
+        if self._client is None:
+            from obs_support.client.http import HttpClient
+
+            self._client = HttpClient(*self._credentials())
+        return self._client
+
+    def _credentials(self) -> tuple[str, str]:
         url = os.environ.get("OBS_SUPPORT_URL")
         token = os.environ.get("OBS_SUPPORT_TOKEN")
         if not url or not token:
@@ -59,8 +76,7 @@ class State:
             token = token or (self.tokens.get(self.profile) if saved or url else None)
         if not url or not token:
             die(self.t("not_logged_in"), code=4)
-        self._client = ObsClient(url, token)
-        return self._client
+        return url, token
 
     def close(self) -> None:
         if self._client is not None:
@@ -81,10 +97,10 @@ def die(message: str, code: int = 1) -> NoReturn:
 
 def print_json(value: Any) -> None:
     """Stable JSON for scripts: the objects as the API returns them, never translated."""
-    if isinstance(value, BaseModel):
+    if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json")
     elif isinstance(value, list):
-        value = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+        value = [v.model_dump(mode="json") if hasattr(v, "model_dump") else v for v in value]
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 

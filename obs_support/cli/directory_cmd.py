@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from obs_support import schemas
 from obs_support.cli import render, values
 from obs_support.cli.context import print_json, say, state
 from obs_support.cli.incident_cmd import _account_id, _model
@@ -50,6 +49,8 @@ def telescope_add(
 
     Example: obs-support telescope add "C14" --account "Agrupación" --location "Cúpula 2"
     """
+    from obs_support import schemas
+
     st = state(ctx)
     client = st.client()
     body = _model(
@@ -131,6 +132,8 @@ def account_add(
 
     Example: obs-support account add "Universidad de Leiden"
     """
+    from obs_support import schemas
+
     st = state(ctx)
     created = st.client().create_account(_model(schemas.AccountCreate, name=name))
     if as_json:
@@ -150,6 +153,8 @@ def invite(
 
     Example: obs-support invite laura@example.org --role client --account "Agrupación Astronómica"
     """
+    from obs_support import schemas
+
     st = state(ctx)
     client = st.client()
     account_id = _account_id(client, account) if account else None
@@ -232,6 +237,8 @@ def user_deactivate(
 
     Example: obs-support user deactivate jorge@example.org
     """
+    from obs_support import schemas
+
     st = state(ctx)
     client = st.client()
     matches = [u for u in client.users() if u.email.casefold() == email.strip().casefold()]

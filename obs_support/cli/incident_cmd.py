@@ -5,17 +5,19 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from obs_support import schemas
-from obs_support.cli import render, values
+from obs_support.cli import values
 from obs_support.cli.context import State, die, print_json, say, state
 from obs_support.cli.editor import edit_text
 from obs_support.cli.output import stderr
-from obs_support.client.api import ObsClient
 from obs_support.client.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from obs_support import schemas
+    from obs_support.client.api import ObsClient
 
 app = typer.Typer(help="File, list, read and update incidents.", no_args_is_help=True)
 
@@ -111,6 +113,8 @@ def create(
 
     Example: obs-support incident create --type reparación --priority alta -m "No hace GOTO"
     """
+    from obs_support import schemas
+
     st = state(ctx)
     kind = values.incident_type(type_)
     prio = values.priority(priority)
@@ -163,17 +167,29 @@ def list_(
     Example: obs-support incident list --status open --status en-progreso --assignee me
     """
     st = state(ctx)
-    client = st.client()
     params: dict[str, Any] = {
         "status": [values.status(s, "--status").value for s in status],
         "type": values.incident_type(type_).value if type_ else None,
         "priority": int(values.priority(priority)) if priority else None,
-        "telescope": _telescope_id(client, telescope) if telescope else None,
         "assignee": assignee,
         "q": search,
         "limit": limit,
         "sort": sort,
     }
+    if as_json and not telescope:
+        # The scripting path: raw JSON straight through, without loading the API models.
+        http = st.http()
+        clean = {k: v for k, v in params.items() if v is not None and v != []}
+        if all_:
+            print_json(list(http.paged("/incidents", clean)))
+        else:
+            print_json(http.request("GET", "/incidents", params=clean)["items"])
+        return
+    from obs_support.cli import render
+
+    client = st.client()
+    if telescope:
+        params["telescope"] = _telescope_id(client, telescope)
     if all_:
         items = list(client.iter_incidents(**params))
         more = False
@@ -212,6 +228,8 @@ def show(
 
     Example: obs-support incident show TEIDE-42
     """
+    from obs_support.cli import render
+
     st = state(ctx)
     incident = st.client().incident(ref)
     if as_json:
@@ -234,6 +252,8 @@ def comment(
 
     Example: echo "Sigue fallando tras reiniciar" | obs-support incident comment TEIDE-42 -
     """
+    from obs_support import schemas
+
     st = state(ctx)
     client = st.client()
     text = _read_message(st, message, message_file, dash)
@@ -269,6 +289,8 @@ def status(
 
     Example: obs-support incident status TEIDE-42 bloqueada --reason "Esperando repuesto"
     """
+    from obs_support import schemas
+
     st = state(ctx)
     target = values.status(new_status)
     client = st.client()
@@ -300,6 +322,8 @@ def assign(
 
     Example: obs-support incident assign TEIDE-42 me
     """
+    from obs_support import schemas
+
     st = state(ctx)
     client = st.client()
     if user.lower() == "none":
@@ -342,6 +366,8 @@ def priority(
 
     Example: obs-support incident priority TEIDE-42 alta
     """
+    from obs_support import schemas
+
     st = state(ctx)
     prio = values.priority(new_priority, "PRIORITY")
     after = st.client().update_incident(ref, schemas.IncidentUpdate(priority=prio))
@@ -380,6 +406,8 @@ def bulk_status(
 
     Example: obs-support incident bulk-status done --filter-status blocked --older-than 90d -r "Old"
     """
+    from obs_support import schemas
+
     st = state(ctx)
     target = values.status(new_status)
     wanted = [r for r in (refs or []) if r != "-"]

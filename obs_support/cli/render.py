@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.padding import Padding
@@ -10,9 +11,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from obs_support import schemas
 from obs_support.cli.i18n import Translator
 from obs_support.cli.output import stdout
+
+if TYPE_CHECKING:
+    from obs_support import schemas
 
 PRIORITY_STYLE = {10: "bold red", 5: "yellow", 0: "dim"}
 STATUS_STYLE = {
