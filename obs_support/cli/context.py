@@ -6,18 +6,18 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperGroup
 
-from obs_support.cli.i18n import Translator, detect_language
-from obs_support.cli.output import stderr, stdout
+from obs_support.cli.output import fail, stderr, stdout
 from obs_support.client.config import DEFAULT_PROFILE, ConfigError, ConfigStore, Profile
 from obs_support.client.credentials import TokenStore
 from obs_support.client.errors import ClientError
 
 if TYPE_CHECKING:
+    from obs_support.cli.i18n import Translator
     from obs_support.client.api import ObsClient
     from obs_support.client.http import HttpClient
 
@@ -33,6 +33,8 @@ class State:
 
     @property
     def t(self) -> Translator:
+        from obs_support.cli.i18n import Translator, detect_language
+
         return Translator(detect_language(self.lang))
 
     @property
@@ -90,9 +92,7 @@ def state(ctx: typer.Context) -> State:
     return root.obj
 
 
-def die(message: str, code: int = 1) -> NoReturn:
-    stderr.print(f"error: {message}", markup=False, emoji=False)
-    raise typer.Exit(code)
+die = fail
 
 
 def print_json(value: Any) -> None:

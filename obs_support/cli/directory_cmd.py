@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from obs_support.cli import render, values
+from obs_support.cli import values
 from obs_support.cli.context import print_json, say, state
 from obs_support.cli.incident_cmd import _account_id, _model
 from obs_support.client.errors import InvalidInput, NotFound
@@ -23,6 +23,8 @@ def telescope_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
 
     Example: obs-support telescope list
     """
+    from obs_support.cli import render
+
     st = state(ctx)
     scopes = st.client().telescopes()
     if as_json:
@@ -80,6 +82,8 @@ def telescope_show(
 
     Example: obs-support telescope show "C14"
     """
+    from obs_support.cli import render
+
     st = state(ctx)
     client = st.client()
     matches = [s for s in client.telescopes() if name.casefold() in (s.name.casefold(), str(s.id))]
@@ -116,6 +120,8 @@ def account_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
 
     Example: obs-support account list --json
     """
+    from obs_support.cli import render
+
     st = state(ctx)
     accounts = st.client().accounts()
     if as_json:
@@ -174,6 +180,8 @@ def token_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
 
     Example: obs-support token list
     """
+    from obs_support.cli import render
+
     st = state(ctx)
     tokens = st.client().tokens()
     if as_json:
@@ -214,6 +222,8 @@ def user_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
 
     Example: obs-support user list
     """
+    from obs_support.cli import render
+
     st = state(ctx)
     people = st.client().users()
     if as_json:

@@ -11,15 +11,17 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import platformdirs
-
 APP = "obs-support"
 DEFAULT_PROFILE = "default"
 
 
 def config_dir() -> Path:
     override = os.environ.get("OBS_SUPPORT_CONFIG_DIR")
-    return Path(override) if override else Path(platformdirs.user_config_dir(APP))
+    if override:
+        return Path(override)
+    import platformdirs  # only when no override: cron jobs with OBS_SUPPORT_* never pay for it
+
+    return Path(platformdirs.user_config_dir(APP))
 
 
 @dataclass

@@ -46,6 +46,9 @@ class HttpClient:
         self.retries = retries
         self.backoff = backoff
         self._http = httpx.Client(
+            # Plain-HTTP servers (a laptop demo, a local proxy) need no TLS context, whose
+            # creation alone costs tens of milliseconds; HTTPS always verifies certificates.
+            verify=self.base_url.startswith("https://"),
             base_url=f"{self.base_url}/api/v1",
             headers=headers,
             timeout=timeout,
