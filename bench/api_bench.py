@@ -565,7 +565,9 @@ def scope_size(url: str, tenant: Tenant, member: Member, extra: str = "") -> int
         engine.dispose()
 
 
-def pages_at(url: str, tenant: Tenant, member: Member, wanted: dict[str, int]) -> dict[str, PageAt]:
+def pages_at(
+    url: str, tenant: Tenant, member: Member, wanted: dict[str, int], limit: int = PAGE
+) -> dict[str, PageAt]:
     """The cursor and expected contents of the page at each position, found with SQL.
 
     Walking the API to position 500,000 would take 10,000 requests; instead the row just
@@ -584,7 +586,7 @@ def pages_at(url: str, tenant: Tenant, member: Member, wanted: dict[str, int]) -
             for label, position in wanted.items():
                 before = 1 if position > 0 else 0
                 rows = session.execute(
-                    query, {**params, "lim": PAGE + before, "off": position - before}
+                    query, {**params, "lim": limit + before, "off": position - before}
                 ).all()
                 cursor = None
                 if before:
@@ -619,16 +621,17 @@ def check_pages(client: httpx.Client, pages: Sequence[PageAt]) -> list[str]:
     return problems
 
 
-def walk_all(client: httpx.Client, expected: int) -> int:
-    """Follow next_cursor from the first page to the end; the number of incidents seen."""
-    seen, cursor, pages = 0, None, 0
+def walk_all(client: httpx.Client, expected: int) -> list[int]:
+    """Follow next_cursor from the first page to the end; the incident numbers, in order."""
+    seen: list[int] = []
+    cursor, pages = None, 0
     while True:
         got = client.get("/incidents", params=list_params(cursor))
         got.raise_for_status()
         body = got.json()
-        seen += len(body["items"])
+        seen += [item["number"] for item in body["items"]]
         cursor, pages = body["next_cursor"], pages + 1
-        if cursor is None or pages > expected // PAGE + 2:
+        if cursor is None or pages > expected // PAGE + 2:  # a cursor loop must still end
             return seen
 
 
@@ -844,8 +847,12 @@ def probes_for(runs: list[SizeRun], stack: ExitStack) -> list[Probe]:
             run.problems += check_pages(client, list(pages.values()))
             if rows <= 5000:  # small enough to walk page by page, as a client would
                 walked = walk_all(client, rows)
-                if walked != rows:
-                    run.problems.append(f"{who}: following next_cursor saw {walked} of {rows}")
+                whole = pages_at(run.url, run.tenant, member, {"all": 0}, limit=rows)["all"]
+                if walked != whole.numbers:
+                    run.problems.append(
+                        f"{who}: following next_cursor gave {len(walked)} incidents, "
+                        f"{len(set(walked))} distinct, not the {rows} in SQL order"
+                    )
             probes.append(Probe((run.size, who, "floor"), client, "/incidents/counts", {}))
             for label, page in pages.items():
                 run.positions[who, label] = page.position
