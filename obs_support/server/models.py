@@ -83,10 +83,18 @@ class Incident(SQLModel, table=True):
         UniqueConstraint("observatory_id", "number"),
         # The default queue order (priority high first, then oldest first) for staff and clients.
         Index("ix_incident_queue", "observatory_id", text("priority DESC"), "id"),
-        Index("ix_incident_account_queue", "client_account_id", text("priority DESC"), "id"),
+        Index(
+            "ix_incident_account_queue",
+            "observatory_id",
+            "client_account_id",
+            text("priority DESC"),
+            "id",
+        ),
         Index("ix_incident_status_queue", "observatory_id", "status", text("priority DESC"), "id"),
         Index("ix_incident_updated", "observatory_id", "updated_at", "id"),
-        Index("ix_incident_account_updated", "client_account_id", "updated_at", "id"),
+        Index(
+            "ix_incident_account_updated", "observatory_id", "client_account_id", "updated_at", "id"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

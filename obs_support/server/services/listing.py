@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, select
 
 from obs_support.server.errors import invalid
@@ -117,7 +117,12 @@ def page(
         else:
             lead, last_id = decode_cursor(sort, cursor)
             after_id = id_col < last_id if spec.id_desc else id_col > last_id
-            rows = fetch([lead_col == lead, after_id], [id_order], want)
+            # Bound the scan on both sides: PostgreSQL otherwise may walk the primary key and
+            # filter, reading to the end of the table when the current lead value runs out.
+            edge = func.min(id_col) if spec.id_desc else func.max(id_col)
+            last_of_lead = select(edge).where(*where, lead_col == lead).scalar_subquery()
+            within = id_col >= last_of_lead if spec.id_desc else id_col <= last_of_lead
+            rows = fetch([lead_col == lead, after_id, within], [id_order], want)
             if len(rows) < want:
                 after_lead = lead_col < lead if spec.lead_desc else lead_col > lead
                 rows += fetch([after_lead], [lead_order, id_order], want - len(rows))
