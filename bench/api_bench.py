@@ -9,12 +9,17 @@ and measures through real HTTP:
 - the latency of the first page and of deep pages of the default list (priority high first,
   then oldest first), as a staff member (whole observatory) and as a client (one account).
 
+With --skewed the data is skewed the way real histories can be, which is where a database's
+planner may pick a poor index: medium priority only in the older half of the incidents, and
+a fourth client account that holds about 40% of them, all among the most recent.
+
 Ratios compare the largest size with the smallest one measured in the same run, so the
 machine's speed cancels out. This is a benchmark that prints figures, not a test.
 
     .venv/bin/python bench/api_bench.py                 # SQLite, 1,000 and 1,000,000
     .venv/bin/python bench/api_bench.py --quick         # SQLite, 1,000 and 100,000
     .venv/bin/python bench/api_bench.py --postgres postgresql+psycopg://postgres@127.0.0.1/test
+    .venv/bin/python bench/api_bench.py --skewed --explain   # skewed data, with query plans
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import json
 import os
 import platform
 import random
+import re
 import socket
 import sqlite3
 import statistics
@@ -87,6 +93,14 @@ ACCOUNTS = {
     "Universidad de Leiden": 30,
     "Instituto de Astrofísica Remota": 20,
 }
+# --skewed: medium priority only among the first half of the incidents (by id), and a fourth
+# account that files two in three of the incidents after the first 40%, about 40% of all, and
+# nothing before. The other incidents are spread over the three accounts as above.
+SKEWED_ACCOUNT = "Consorcio del Telescopio Robótico"
+SKEW_MEDIUM_UNTIL = 0.5  # share of the ids (oldest first) that can be medium priority
+SKEW_ACCOUNT_FROM = 0.4  # share of the ids (oldest first) before the skewed account's first
+SKEW_ACCOUNT_SHARE = 2 / 3  # the skewed account's share of the ids after that
+LATE_PRIORITY_WEIGHTS = {Priority.LOW: 30, Priority.HIGH: 20}  # no medium in the newer half
 STAFF = ["Carlos Pérez", "Elena Rodríguez"]
 MESSAGES = {
     IncidentType.QUESTION: [
@@ -160,14 +174,18 @@ class Tenant:
     staff: list[Member]
     clients: dict[int, list[Member]]  # client account id -> its members
     telescopes: dict[int, list[int]]  # client account id -> its telescope ids
+    skewed_account: int | None = None  # the fourth account, with --skewed only
 
     @property
     def accounts(self) -> list[int]:
-        return list(self.clients)
+        """The three accounts the incidents are spread over (not the skewed one)."""
+        return [a for a in self.clients if a != self.skewed_account]
 
 
-def setup_tenant(url: str) -> Tenant:
+def setup_tenant(url: str, skewed: bool = False) -> Tenant:
     """One observatory with staff, three client accounts, their people and telescopes.
+
+    With `skewed`, a fourth account (SKEWED_ACCOUNT) with its people and telescopes too.
 
     Built with the server's own models and services so the rows are exactly what the API
     would have written; only the incidents are bulk-loaded.
@@ -197,7 +215,8 @@ def setup_tenant(url: str) -> Tenant:
                 staff.append(Member(user.id, issue_token(session, user, "bench").token, None))
             clients: dict[int, list[Member]] = {}
             telescopes: dict[int, list[int]] = {}
-            for a, name in enumerate(ACCOUNTS):
+            names = [*ACCOUNTS, *([SKEWED_ACCOUNT] if skewed else [])]
+            for a, name in enumerate(names):
                 account = ClientAccount(observatory_id=obs.id, name=name)
                 session.add(account)
                 session.flush()
@@ -225,7 +244,8 @@ def setup_tenant(url: str) -> Tenant:
                     people.append(Member(user.id, token, account.id))
                 clients[account.id] = people
                 telescopes[account.id] = [t.id for t in scopes if t.id is not None]
-            return Tenant(obs.id, staff, clients, telescopes)
+            skewed_id = list(clients)[-1] if skewed else None
+            return Tenant(obs.id, staff, clients, telescopes, skewed_id)
     finally:
         db.dispose()
 
@@ -243,6 +263,10 @@ def generate(
     first `comment`), and `updated_at` is the time of its last event, as the API keeps it.
     Status changes are not replayed as events: the list reads only the incident table.
     Timestamps rise with the id, as they do when incidents are filed over time.
+
+    With a skewed tenant (`tenant.skewed_account`), priorities and accounts follow the
+    SKEW_* shares instead of being spread evenly over time. The even data is drawn exactly
+    as without it, so the normal data set stays the same run after run.
     """
     rng = random.Random(n)  # the same data for the same size, run after run
     start = datetime.now(UTC) - timedelta(days=365 * SEED_YEARS)
@@ -251,6 +275,10 @@ def generate(
     priorities, priority_w = list(PRIORITY_WEIGHTS), list(PRIORITY_WEIGHTS.values())
     types, type_w = list(TYPE_WEIGHTS), list(TYPE_WEIGHTS.values())
     accounts, account_w = tenant.accounts, list(ACCOUNTS.values())
+    late_priorities, late_w = list(LATE_PRIORITY_WEIGHTS), list(LATE_PRIORITY_WEIGHTS.values())
+    skewed = tenant.skewed_account
+    medium_until = int(n * SKEW_MEDIUM_UNTIL)
+    skew_from = int(n * SKEW_ACCOUNT_FROM)
     staff_ids = [m.id for m in tenant.staff]
     created_data = {
         (t, p): json.dumps({"type": t.value, "priority": int(p), "status": Status.OPEN.value})
@@ -263,12 +291,20 @@ def generate(
         chunk_priority = rng.choices(priorities, priority_w, k=size)
         chunk_type = rng.choices(types, type_w, k=size)
         chunk_account = rng.choices(accounts, account_w, k=size)
+        if skewed is not None:
+            chunk_late = rng.choices(late_priorities, late_w, k=size)
+            chunk_skew = [rng.random() < SKEW_ACCOUNT_SHARE for _ in range(size)]
         incident_rows: list[Row] = []
         event_rows: list[Row] = []
         for j in range(size):
             number = first + j + 1
             status, priority, kind = chunk_status[j], chunk_priority[j], chunk_type[j]
             account = chunk_account[j]
+            if skewed is not None:
+                if number > medium_until:
+                    priority = chunk_late[j]
+                if number > skew_from and chunk_skew[j]:
+                    account = skewed
             created = start + step * number
             at = stamp(created)
             scopes = tenant.telescopes[account]
@@ -728,11 +764,42 @@ def file_incidents(
 # Query plans (--explain)
 
 
+def generic_plan(conn: Any, statement: str, parameters: dict[str, Any]) -> list[str]:
+    """EXPLAIN ANALYZE of `statement` as a prepared statement with a generic plan.
+
+    The server's driver (psycopg) prepares a statement it has run 5 times on a connection,
+    and PostgreSQL may then switch to a generic plan, made without the parameter values.
+    `force_generic_plan` shows that plan, run with this page's values.
+    """
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    body = re.sub(r"%\((\w+)\)s", number, statement).replace("%%", "%")
+    raw = conn.connection.dbapi_connection
+    args = ", ".join(psycopg.sql.Literal(parameters[n]).as_string(raw) for n in names)
+    with raw.cursor() as cur:
+        cur.execute("SET plan_cache_mode = force_generic_plan")
+        cur.execute(f"PREPARE bench_generic AS {body}")
+        try:
+            cur.execute(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_generic({args})")
+            return [str(r[-1]) for r in cur.fetchall()]
+        finally:
+            cur.execute("DEALLOCATE bench_generic")
+            cur.execute("RESET plan_cache_mode")
+
+
 def explain_list(url: str, member: Member, cursor: str | None) -> list[str]:
     """The plan of each incident query the server runs for this page, via the real code.
 
     The statements are captured as `listing.page` issues them, then explained with the same
-    parameters: EXPLAIN QUERY PLAN on SQLite, EXPLAIN ANALYZE on PostgreSQL.
+    parameters: EXPLAIN QUERY PLAN on SQLite (with the query's own median time over 5 runs,
+    as SQLite has no EXPLAIN ANALYZE); on PostgreSQL EXPLAIN (ANALYZE, BUFFERS) with the
+    values (the plan of the first executions) and as a generic prepared plan (what the
+    server may use once psycopg has prepared the statement).
     """
     db = connect(url)
     captured: list[tuple[str, Any]] = []
@@ -752,10 +819,22 @@ def explain_list(url: str, member: Member, cursor: str | None) -> list[str]:
         prefix = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN (ANALYZE, BUFFERS) "
         with db.reader.connect() as conn:
             for statement, parameters in captured:
+                where = statement[statement.find("WHERE") :].replace("\n", " ")
+                out.append(f"  {where}\n  parameters: {parameters}")
                 rows = conn.exec_driver_sql(prefix + statement, parameters).all()
                 plan = [str(r[-1]) for r in rows]
-                where = statement[statement.find("WHERE") :].replace("\n", " ")
-                out.append(f"  {where}\n" + "\n".join(f"    {line}" for line in plan))
+                if db.is_sqlite:
+                    took = []
+                    for _ in range(5):
+                        started = time.perf_counter()
+                        conn.exec_driver_sql(statement, parameters).all()
+                        took.append(time.perf_counter() - started)
+                    plan.append(f"(query alone: {statistics.median(took) * 1000:.2f} ms)")
+                out.append("\n".join(f"    {line}" for line in plan))
+                if not db.is_sqlite:
+                    out.append("    generic plan (prepared statement):")
+                    plan = generic_plan(conn, statement, parameters)
+                    out.append("\n".join(f"      {line}" for line in plan))
     finally:
         db.dispose()
     return out
@@ -774,6 +853,7 @@ class Options:
     threads: int
     rounds: int
     explain: bool
+    skewed: bool
 
 
 @dataclass
@@ -784,7 +864,8 @@ class SizeRun:
     url: str
     workdir: Path
     tenant: Tenant
-    users: dict[str, Member]  # "staff" (whole observatory) and "client" (one account)
+    # "staff" (whole observatory), "client" (one account) and, with --skewed, "skewed client"
+    users: dict[str, Member]
     seed_s: float
     analyze_s: float
     base: str = ""
@@ -796,6 +877,7 @@ class SizeRun:
     filed: int = 0
     problems: list[str] = field(default_factory=list)
     plans: list[str] = field(default_factory=list)
+    skew: str = ""  # with --skewed, what the seeded data looks like
 
     def crowd(self, threads: int) -> list[Member]:
         tenant = self.tenant
@@ -805,7 +887,7 @@ class SizeRun:
 def prepare(opts: Options, size: int, url: str, workdir: Path) -> SizeRun:
     """Migrate, create the observatory, bulk-load `size` incidents and ANALYZE."""
     upgrade(url)
-    tenant = setup_tenant(url)
+    tenant = setup_tenant(url, opts.skewed)
     started = time.perf_counter()
     if opts.postgres is None:
         seed_sqlite(Path(make_url(url).database or ""), tenant, size)
@@ -821,17 +903,56 @@ def prepare(opts: Options, size: int, url: str, workdir: Path) -> SizeRun:
         flush=True,
     )
     users = {"staff": tenant.staff[1], "client": tenant.clients[tenant.accounts[0]][0]}
+    if tenant.skewed_account is not None:
+        users["skewed client"] = tenant.clients[tenant.skewed_account][0]
     run = SizeRun(size, url, workdir, tenant, users, seed_s, analyze_s)
     run.problems += check_seed(url, size)
+    if tenant.skewed_account is not None:
+        run.skew = describe_skew(url, tenant.skewed_account)
     return run
+
+
+def describe_skew(url: str, account: int) -> str:
+    """Where the skewed data's medium incidents and skewed account actually lie."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            total = conn.execute(text("SELECT count(*) FROM incident")).scalar_one()
+            medium = conn.execute(
+                text("SELECT count(*), max(id) FROM incident WHERE priority = :p"),
+                {"p": int(Priority.MEDIUM)},
+            ).one()
+            held = conn.execute(
+                text(
+                    "SELECT count(*), min(id), max(id) FROM incident WHERE client_account_id = :a"
+                ),
+                {"a": account},
+            ).one()
+    finally:
+        engine.dispose()
+    return (
+        f"medium priority: {medium[0]:,} incidents, the last at id {medium[1]:,}; "
+        f"skewed account: {held[0]:,} incidents ({held[0] / total:.0%}), ids {held[1]:,} "
+        f"to {held[2]:,}"
+    )
+
+
+def crossing(url: str, tenant: Tenant, member: Member) -> dict[str, int]:
+    """Positions of the pages that cross from one priority to the next: 10 incidents of the
+    higher priority, then 40 of the lower one. These are the pages where `listing.page`
+    finishes one priority (its first query runs out of rows) and runs its second query."""
+    high = scope_size(url, tenant, member, f"AND priority = {int(Priority.HIGH)}")
+    medium = scope_size(url, tenant, member, f"AND priority = {int(Priority.MEDIUM)}")
+    return {"high→medium": max(high - 10, 0), "medium→low": max(high + medium - 10, 0)}
 
 
 def probes_for(runs: list[SizeRun], stack: ExitStack) -> list[Probe]:
     """The pages to time on every size, checked against SQL first.
 
     Pages: the first; the one at the position of the smallest size's last full page (the
-    same page at every size); the middle; the last full page. Plus a floor: the smallest
-    authenticated request, whose cost is all HTTP, authentication and framework.
+    same page at every size); the middle; the last full page; the page that crosses from
+    medium to low priority. Plus a floor: the smallest authenticated request, whose cost is
+    all HTTP, authentication and framework.
     """
     reference: dict[str, int] = {}
     probes: list[Probe] = []
@@ -842,6 +963,7 @@ def probes_for(runs: list[SizeRun], stack: ExitStack) -> list[Probe]:
             last = max(rows - PAGE, 0)  # the last *full* page: every timed page has 50 rows
             reference.setdefault(who, last)
             wanted = {"first": 0, "deep": reference[who], "middle": rows // 2, "last": last}
+            wanted["cross"] = crossing(run.url, run.tenant, member)["medium→low"]
             pages = pages_at(run.url, run.tenant, member, wanted)
             client = stack.enter_context(api(run.base, member))
             run.problems += check_pages(client, list(pages.values()))
@@ -906,11 +1028,11 @@ def check_filed(run: SizeRun) -> None:
 
 
 def explain_run(run: SizeRun) -> None:
-    """Plans for the first page, the middle page, and a page that straddles the end of the
-    high-priority incidents (the one case where `listing.page` runs its second query)."""
+    """Plans for the first page, the middle page, and the pages that cross from high to
+    medium and from medium to low priority (where `listing.page` runs its second query)."""
     for who, member in run.users.items():
-        high = scope_size(run.url, run.tenant, member, f"AND priority = {int(Priority.HIGH)}")
-        wanted = {"first": 0, "middle": run.positions[who, "middle"], "boundary": max(high - 10, 0)}
+        wanted = {"first": 0, "middle": run.positions[who, "middle"]}
+        wanted |= crossing(run.url, run.tenant, member)
         for label, page in pages_at(run.url, run.tenant, member, wanted).items():
             run.plans.append(f"{who}, {label} page (at {page.position:,}):")
             run.plans += explain_list(run.url, member, page.cursor)
@@ -985,8 +1107,9 @@ def report(runs: list[SizeRun], opts: Options) -> bool:
         "deep": f"page at the position of {small.size:,}'s last full page",
         "middle": "page in the middle",
         "last": "last full page",
+        "cross": "page crossing from medium to low priority",
     }
-    for who in ("staff", "client"):
+    for who in small.users:
         for label, title in titles.items():
             cells = [
                 fmt_latency(r.latency.get((who, label)), r.positions.get((who, label)))
@@ -996,7 +1119,7 @@ def report(runs: list[SizeRun], opts: Options) -> bool:
             if compare:
                 a, b = large.latency[who, label], small.latency[who, label]
                 ratio = ratio_of(a.median_ms, b.median_ms)
-                if label in ("deep", "middle", "last"):
+                if label in ("deep", "middle", "last", "cross"):
                     ok = a.median_ms <= 2 * b.median_ms
                     met = met and ok
                     ratio += " ✓" if ok else " ✗ over 2x"
@@ -1005,6 +1128,8 @@ def report(runs: list[SizeRun], opts: Options) -> bool:
     for r in runs:
         sizes = ", ".join(f"the {who}'s list {n:,}" for who, n in r.scope_rows.items())
         print(f"- {r.size:,}: seeded in {r.seed_s:.1f} s + ANALYZE {r.analyze_s:.1f} s; {sizes}")
+        if r.skew:
+            print(f"  {r.skew}")
     return met
 
 
@@ -1018,6 +1143,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--threads", type=int, default=4, help="client threads filing at once")
     parser.add_argument("--rounds", type=int, default=5, help="turns the sizes take at filing")
     parser.add_argument("--explain", action="store_true", help="print the list queries' plans")
+    parser.add_argument(
+        "--skewed",
+        action="store_true",
+        help="skewed data: medium priority only in the older half, and a fourth account "
+        "with about 40%% of the incidents, all recent",
+    )
     args = parser.parse_args(argv)
     sizes = [1000, 100_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     if any(s < 2 * PAGE for s in sizes):
@@ -1034,6 +1165,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         args.threads,
         args.rounds,
         args.explain,
+        args.skewed,
     )
 
 
