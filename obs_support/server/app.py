@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
-from obs_support import __version__
+from obs_support import __version__, schemas
 from obs_support.config import ServerSettings
 from obs_support.server import errors
 from obs_support.server.db import Database, connect
@@ -41,8 +42,21 @@ def create_app(settings: ServerSettings | None = None, db: Database | None = Non
     app.state.obs = AppState(settings=settings, db=database)
     errors.install(app)
     app.add_middleware(BodySizeLimit)
+    # Every error is problem details; say so in the OpenAPI document for each route.
+    problems: dict[int | str, dict[str, Any]] = {
+        status: {"model": schemas.Problem, "description": text}
+        for status, text in (
+            (401, "Not authenticated"),
+            (403, "Not allowed for your role"),
+            (404, "Not found, or outside your scope"),
+            (409, "Refused by the rules"),
+            (422, "Invalid input; `field` names it"),
+            (429, "Too many failed attempts"),
+            (503, "Database busy; nothing saved, retry"),
+        )
+    }
     for router in (incidents.router, auth.router, directory.router):
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=problems)
 
     app.include_router(portal.router)
 
