@@ -70,12 +70,15 @@ class State:
         return self._client
 
     def _credentials(self) -> tuple[str, str]:
-        url = os.environ.get("OBS_SUPPORT_URL")
-        token = os.environ.get("OBS_SUPPORT_TOKEN")
+        url = os.environ.get("OBS_SUPPORT_URL") or None
+        token = os.environ.get("OBS_SUPPORT_TOKEN") or None
         if not url or not token:
             saved = self.saved_profile()
-            url = url or (saved.url if saved else None)
-            token = token or (self.tokens.get(self.profile) if saved or url else None)
+            # A saved token only ever goes to the server it was issued by: never to an
+            # address named in OBS_SUPPORT_URL that is not that profile's.
+            if saved is not None and (url is None or url.rstrip("/") == saved.url):
+                url = url or saved.url
+                token = token or self.tokens.get(self.profile)
         if not url or not token:
             die(self.t("not_logged_in"), code=4)
         return url, token
@@ -106,7 +109,7 @@ def print_json(value: Any) -> None:
 
 def say(text: str) -> None:
     """A line for people on stdout, printed literally (no markup is interpreted)."""
-    stdout.print(text, markup=False, emoji=False, highlight=False)
+    stdout.print(text, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 
 class ErrorHandlingGroup(TyperGroup):
@@ -121,7 +124,7 @@ class ErrorHandlingGroup(TyperGroup):
             code = f" ({exc.code})" if exc.code else ""
             stderr.print(f"error: {exc.message}{code}", markup=False, emoji=False)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, typer.Abort):  # Ctrl-C, also at a prompt
             stderr.print("interrupted; nothing more was sent", markup=False)
             raise typer.Exit(130) from None
         finally:

@@ -32,8 +32,8 @@ def telescope_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
         return
     t = st.t
     render.simple_table(
-        [t("col_name"), t("col_model"), t("col_mount"), t("col_location")],
-        [[s.name, s.model or "—", s.mount or "—", s.location or "—"] for s in scopes],
+        ["id", t("col_name"), t("col_model"), t("col_mount"), t("col_location")],
+        [[str(s.id), s.name, s.model or "—", s.mount or "—", s.location or "—"] for s in scopes],
     )
 
 
@@ -231,9 +231,9 @@ def user_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
         return
     t = st.t
     render.simple_table(
-        [t("col_name"), t("col_email"), t("col_role"), t("col_active")],
+        ["id", t("col_name"), t("col_email"), t("col_role"), t("col_active")],
         [
-            [u.display_name, u.email, t.label(u.role), t("yes") if u.active else t("no")]
+            [str(u.id), u.display_name, u.email, t.label(u.role), t("yes") if u.active else t("no")]
             for u in people
         ],
     )

@@ -42,6 +42,10 @@ _MESSAGES: dict[str, dict[Language, str]] = {
         "es": "# Describe la incidencia. Las líneas que empiezan por # se ignoran.",
         "en": "# Describe the incident. Lines starting with # are ignored.",
     },
+    "editor_hint_comment": {
+        "es": "# Escribe tu comentario. Las líneas que empiezan por # se ignoran.",
+        "en": "# Write your comment. Lines starting with # are ignored.",
+    },
     "more": {"es": "Hay más: usa --all o --limit.", "en": "There are more: use --all or --limit."},
     "none_found": {"es": "No hay incidencias.", "en": "No incidents."},
     "bulk_summary": {

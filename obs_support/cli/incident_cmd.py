@@ -26,11 +26,17 @@ MessageOpt = typer.Option(None, "--message", "-m", help="The text (opens $EDITOR
 MessageFileOpt = typer.Option(
     None, "--message-file", "-F", help="Read the text from a file ('-' = stdin)."
 )
-StdinArg = typer.Argument(None, help="'-' reads the text from standard input.", show_default=False)
+StdinArg = typer.Argument(
+    None, metavar="[-]", help="'-' reads the text from standard input.", show_default=False
+)
 
 
 def _read_message(
-    st: State, message: str | None, message_file: str | None, dash: str | None
+    st: State,
+    message: str | None,
+    message_file: str | None,
+    dash: str | None,
+    hint: str = "editor_hint",
 ) -> str:
     """The message from --message, --message-file, '-' (stdin) or the editor, in that order."""
     if dash not in (None, "-"):
@@ -48,7 +54,7 @@ def _read_message(
         except (OSError, UnicodeDecodeError) as exc:
             die(f"cannot read {message_file}: {getattr(exc, 'strerror', None) or exc}", code=2)
     else:
-        edited = edit_text(f"\n{st.t('editor_hint')}\n")
+        edited = edit_text(f"\n{st.t(hint)}\n")
         text = "\n".join(line for line in edited.splitlines() if not line.startswith("#"))
     if not text.strip():
         die(st.t("empty_message"))
@@ -256,7 +262,7 @@ def comment(
 
     st = state(ctx)
     client = st.client()
-    text = _read_message(st, message, message_file, dash)
+    text = _read_message(st, message, message_file, dash, hint="editor_hint_comment")
     event = client.comment(ref, _model(schemas.CommentCreate, body=text, internal=internal))
     if as_json:
         print_json(event)
@@ -388,7 +394,10 @@ def bulk_status(
         None, "--from-file", help="One reference per line ('-' = stdin)."
     ),
     filter_status: list[str] = typer.Option(
-        [], "--filter-status", help="Select incidents in these statuses."
+        [],
+        "--filter-status",
+        help="Select incidents in these statuses.",
+        autocompletion=values.complete_status,
     ),
     older_than: str | None = typer.Option(
         None, "--older-than", help="Select incidents not updated for this long: 30d, 12h, 2w."
@@ -428,7 +437,7 @@ def bulk_status(
         if older_than:
             params["updated_before"] = (datetime.now(UTC) - values.age(older_than)).isoformat()
         wanted += [i.ref for i in client.iter_incidents(**params)]
-    if not wanted:
+    if not wanted and not (filter_status or older_than):
         die(
             "no incidents given: pass references, --from-file, or --filter-status/--older-than",
             code=2,

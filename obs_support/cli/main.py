@@ -14,7 +14,6 @@ app = typer.Typer(
     help="Support incidents between an astronomical observatory and its clients.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,
     cls=ErrorHandlingGroup,
 )
 app.command()(auth_cmd.login)

@@ -133,7 +133,11 @@ def _event_line(
     else:
         what = str(e.kind)
     line = Text.assemble(
-        Text(e.created_at.strftime("%Y-%m-%d %H:%M"), style="dim"), "  ", who, " ", what
+        Text(e.created_at.astimezone().strftime("%Y-%m-%d %H:%M"), style="dim"),
+        "  ",
+        who,
+        " ",
+        what,
     )
     return line, body
 

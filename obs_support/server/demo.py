@@ -146,7 +146,7 @@ def seed(session: Session, count: int = 30) -> None:
             telescope_id=telescope.id if telescope else None,
         )
         created = incidents.create(session, client, body)
-        actor = staff[i % len(staff)]
+        actor = staff[(i // 3) % len(staff)]  # spread the assignments over the staff
         if i % 3 == 0:
             incidents.update_incident(
                 session, actor, created.ref, schemas.IncidentUpdate(assignee_id=actor.id)
@@ -171,7 +171,7 @@ def describe(public_url: str) -> str:
     ref = domain.incident_reference(SLUG, 1)
     return "\n".join(
         [
-            f"Demo observatory {SLUG} is running at {public_url}",
+            f"Demo observatory {SLUG} at {public_url}",
             f"  staff:  {STAFF_EMAIL}   password: {PASSWORD}",
             f"  client: {CLIENT_EMAIL}   password: {PASSWORD}",
             "Log in with the CLI:",

@@ -1,0 +1,84 @@
+"""Attachment bytes on disk: partial uploads, and a content-addressed store of finished files.
+
+A finished file lives at `blobs/<first two hex of sha256>/<sha256>`, so identical bytes are
+stored once. Files arrive in `uploads/<id>.part`, are fsynced, hashed and then moved into the
+store with an atomic rename; the database row that makes them visible is committed last, so a
+crash at any point leaves, at worst, an unreferenced blob or part file for `gc` to remove.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+CHUNK = 1024 * 1024
+
+
+class Store:
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir / "attachments"
+        self.blobs = self.root / "blobs"
+        self.uploads = self.root / "uploads"
+        self.thumbs = self.root / "thumbnails"
+
+    def part(self, upload_id: str) -> Path:
+        return self.uploads / f"{upload_id}.part"
+
+    def blob(self, sha256: str) -> Path:
+        return self.blobs / sha256[:2] / sha256
+
+    def start(self, upload_id: str) -> None:
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        self.part(upload_id).touch()
+
+    def offset(self, upload_id: str) -> int:
+        try:
+            return self.part(upload_id).stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def hash_part(self, upload_id: str) -> str:
+        digest = hashlib.sha256()
+        with self.part(upload_id).open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def head(self, path: Path, n: int) -> bytes:
+        with path.open("rb") as handle:
+            return handle.read(n)
+
+    def commit_part(self, upload_id: str, sha256: str) -> Path:
+        """fsync the finished part and move it into the store (or drop it: already stored)."""
+        part = self.part(upload_id)
+        with part.open("rb") as handle:
+            os.fsync(handle.fileno())
+        target = self.blob(sha256)
+        if target.exists():
+            part.unlink()
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(part, target)
+        _fsync_dir(target.parent)
+        return target
+
+    def discard(self, upload_id: str) -> None:
+        self.part(upload_id).unlink(missing_ok=True)
+
+    def all_blobs(self) -> Iterator[Path]:
+        if self.blobs.exists():
+            yield from (p for p in self.blobs.glob("??/*") if p.is_file())
+
+    def all_parts(self) -> Iterator[Path]:
+        if self.uploads.exists():
+            yield from self.uploads.glob("*.part")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
