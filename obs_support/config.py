@@ -49,6 +49,12 @@ class ServerSettings(BaseSettings):
         ge=1,
         description="Failed authentications allowed per client address per window before 429.",
     )
+    max_attachments_per_incident: int = Field(
+        default=200, ge=1, description="How many files one incident may hold."
+    )
+    upload_expiry_hours: int = Field(
+        default=72, ge=1, description="How long an unfinished upload can be resumed."
+    )
     invitation_days: int = Field(default=7, ge=1, description="How long an invitation is valid.")
 
     @property

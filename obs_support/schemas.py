@@ -355,6 +355,32 @@ class StatusCounts(Response):
     total: int
 
 
+class UploadCreate(Request):
+    """Announce a file before sending its bytes (see docs/api.md, "Attachments")."""
+
+    filename: Annotated[str, Field(min_length=1, max_length=1000)]
+    size: Annotated[int, Field(ge=0, le=2**50)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = None
+
+
+class UploadPublic(Response):
+    id: str
+    offset: int
+    size: int
+    expires_at: datetime
+
+
+class AttachmentPublic(Response):
+    id: int
+    filename: str
+    size: int
+    sha256: str
+    kind: str
+    mime: str
+    uploader: UserRef
+    created_at: datetime
+
+
 class Problem(Response):
     """An error, as RFC 9457 problem details plus a stable machine `code`."""
 

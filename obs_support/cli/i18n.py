@@ -46,6 +46,7 @@ _MESSAGES: dict[str, dict[Language, str]] = {
         "es": "# Escribe tu comentario. Las líneas que empiezan por # se ignoran.",
         "en": "# Write your comment. Lines starting with # are ignored.",
     },
+    "attached": {"es": "{name} adjuntado a {ref}.", "en": "{name} attached to {ref}."},
     "more": {"es": "Hay más: usa --all o --limit.", "en": "There are more: use --all or --limit."},
     "none_found": {"es": "No hay incidencias.", "en": "No incidents."},
     "bulk_summary": {

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from obs_support.cli import values
+from obs_support.cli.attach_cmd import check_files, send_files
 from obs_support.cli.context import State, die, print_json, say, state
 from obs_support.cli.editor import edit_text
 from obs_support.cli.output import stderr
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="File, list, read and update incidents.", no_args_is_help=True)
 
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON (as the API returns it).")
+AttachOpt = typer.Option([], "--attach", "-a", help="A file to attach (repeatable).")
 MessageOpt = typer.Option(None, "--message", "-m", help="The text (opens $EDITOR if omitted).")
 MessageFileOpt = typer.Option(
     None, "--message-file", "-F", help="Read the text from a file ('-' = stdin)."
@@ -113,6 +115,7 @@ def create(
     message: str | None = MessageOpt,
     message_file: str | None = MessageFileOpt,
     dash: str | None = StdinArg,
+    attach: list[Path] = AttachOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """File a new incident; prints its reference.
@@ -126,6 +129,7 @@ def create(
     prio = values.priority(priority)
     client = st.client()
     account_id = _account_id(client, account) if account else None
+    files = check_files(attach)
     text = _read_message(st, message, message_file, dash)
     body = _model(
         schemas.IncidentCreate,
@@ -138,10 +142,12 @@ def create(
         visit_date=visit_date.date() if visit_date else None,
     )
     created = client.create_incident(body)
-    if as_json:
-        print_json(created)
-    else:
+    if not as_json:
         say(st.t("created", ref=created.ref))
+    if files:
+        send_files(st, created.ref, files, quiet=as_json)
+    if as_json:
+        print_json(client.incident(created.ref) if files else created)
 
 
 @app.command("list")
@@ -252,6 +258,7 @@ def comment(
     message_file: str | None = MessageFileOpt,
     dash: str | None = StdinArg,
     internal: bool = typer.Option(False, "--internal", help="Staff: a note clients never see."),
+    attach: list[Path] = AttachOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Add a comment (or, for staff, an internal note).
@@ -262,8 +269,12 @@ def comment(
 
     st = state(ctx)
     client = st.client()
+    files = check_files(attach)
     text = _read_message(st, message, message_file, dash, hint="editor_hint_comment")
     event = client.comment(ref, _model(schemas.CommentCreate, body=text, internal=internal))
+    if files:
+        # The files follow the comment in the timeline, as a message with attachments.
+        send_files(st, ref, files, quiet=as_json)
     if as_json:
         print_json(event)
     else:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import typer
 
 from obs_support import __version__
-from obs_support.cli import auth_cmd, demo_cmd, directory_cmd, incident_cmd, server_cmd
+from obs_support.cli import (
+    attach_cmd,
+    auth_cmd,
+    demo_cmd,
+    directory_cmd,
+    incident_cmd,
+    server_cmd,
+)
 from obs_support.cli.context import ErrorHandlingGroup, state
 from obs_support.client.config import DEFAULT_PROFILE
 
@@ -20,6 +27,8 @@ app.command()(auth_cmd.login)
 app.command()(auth_cmd.logout)
 app.command()(auth_cmd.whoami)
 app.command("accept-invite")(auth_cmd.accept_invite)
+incident_cmd.app.command()(attach_cmd.attach)
+incident_cmd.app.command()(attach_cmd.download)
 app.add_typer(incident_cmd.app, name="incident")
 app.add_typer(directory_cmd.telescope_app, name="telescope")
 app.add_typer(directory_cmd.account_app, name="account")

@@ -62,6 +62,35 @@ def init(
     _create(observatory, slug, admin_email, admin_name, language)
 
 
+@app.command()
+def gc(
+    grace_minutes: int = typer.Option(
+        60, "--grace-minutes", min=0, help="Keep unreferenced files younger than this."
+    ),
+) -> None:
+    """Remove expired uploads and stored files no attachment refers to.
+
+    Example: obs-support server gc
+    """
+    settings = _settings()
+    _migrate(settings.resolved_database_url)
+    from datetime import timedelta
+
+    from obs_support.server.db import connect
+    from obs_support.server.services.attachments import gc as collect
+    from obs_support.server.state import AppState
+
+    db = connect(settings.resolved_database_url)
+    try:
+        removed = collect(AppState(settings=settings, db=db), timedelta(minutes=grace_minutes))
+    finally:
+        db.dispose()
+    stderr.print(
+        f"removed {removed['uploads']} expired upload(s), {removed['parts']} stray part file(s), "
+        f"{removed['blobs']} unreferenced file(s)"
+    )
+
+
 observatory_app = typer.Typer(
     help="Observatories on this server (a host may serve several).", no_args_is_help=True
 )

@@ -107,6 +107,11 @@ class ObsClient(HttpClient):
         for item in self.paged("/incidents", _clean(params)):
             yield schemas.IncidentPublic.model_validate(item)
 
+    def attachments(self, ref: str) -> list[schemas.AttachmentPublic]:
+        return _list(
+            schemas.AttachmentPublic, self.request("GET", f"/incidents/{_ref(ref)}/attachments")
+        )
+
     def counts(self) -> schemas.StatusCounts:
         return self._get(schemas.StatusCounts, "/incidents/counts")
 

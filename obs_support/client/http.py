@@ -61,6 +61,11 @@ class HttpClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def raw(self) -> httpx.Client:
+        """The underlying httpx client, for streaming transfers."""
+        return self._http
+
     def close(self) -> None:
         self._http.close()
 

@@ -13,7 +13,7 @@ from obs_support.config import ServerSettings
 from obs_support.server import errors
 from obs_support.server.db import Database, connect
 from obs_support.server.limits import BodySizeLimit
-from obs_support.server.routes import auth, directory, incidents, portal
+from obs_support.server.routes import attachments, auth, directory, incidents, portal
 from obs_support.server.state import AppState
 
 API_PREFIX = "/api/v1"
@@ -41,7 +41,8 @@ def create_app(settings: ServerSettings | None = None, db: Database | None = Non
     )
     app.state.obs = AppState(settings=settings, db=database)
     errors.install(app)
-    app.add_middleware(BodySizeLimit)
+    # File bytes stream to disk under their own limits; every other body is capped.
+    app.add_middleware(BodySizeLimit, streamed=(f"{API_PREFIX}/uploads/",))
     # Every error is problem details; say so in the OpenAPI document for each route.
     problems: dict[int | str, dict[str, Any]] = {
         status: {"model": schemas.Problem, "description": text}
@@ -55,7 +56,7 @@ def create_app(settings: ServerSettings | None = None, db: Database | None = Non
             (503, "Database busy; nothing saved, retry"),
         )
     }
-    for router in (incidents.router, auth.router, directory.router):
+    for router in (incidents.router, attachments.router, auth.router, directory.router):
         app.include_router(router, prefix=API_PREFIX, responses=problems)
 
     app.include_router(portal.router)

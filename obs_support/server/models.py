@@ -201,3 +201,32 @@ class AuthThrottle(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=300)
     window_start: datetime = _ts()
     failures: int = Field(default=0)
+
+
+class Attachment(SQLModel, table=True):
+    """A finished file on an incident. Its bytes live in the content-addressed store."""
+
+    __table_args__ = (Index("ix_attachment_incident", "incident_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id")
+    uploader_id: int = Field(foreign_key="user.id")
+    filename: str = Field(max_length=255)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    sha256: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=20)
+    mime: str = Field(max_length=100)
+    created_at: datetime = _ts()
+
+
+class Upload(SQLModel, table=True):
+    """An upload in progress: its bytes so far are in `uploads/<id>.part`."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    filename: str = Field(max_length=255)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    sha256: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts()
+    expires_at: datetime = _ts()

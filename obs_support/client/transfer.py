@@ -1,0 +1,183 @@
+"""Sending and fetching attachment files: streamed both ways, resumed after a cut.
+
+An upload in progress is remembered in the user's cache directory (server, incident, file
+path, size and modification time → upload id), so running the same command again after a
+failure continues from the last byte the server has instead of starting over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from obs_support import schemas
+from obs_support.client.api import ObsClient, _ref
+from obs_support.client.errors import ClientError, ConnectionFailed, NotFound
+
+CHUNK = 1024 * 1024
+Progress = Callable[[int, int], None]  # (bytes done, total)
+
+
+def _state_file() -> Path:
+    override = os.environ.get("OBS_SUPPORT_CACHE_DIR")
+    if override:
+        return Path(override) / "uploads.json"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("obs-support")) / "uploads.json"
+
+
+def _load_state() -> dict[str, str]:
+    try:
+        data = json.loads(_state_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save_state(state: dict[str, str]) -> None:
+    path = _state_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state), encoding="utf-8")
+    tmp.replace(path)
+
+
+def sha256_of(path: Path, progress: Progress | None = None) -> str:
+    digest = hashlib.sha256()
+    size, done = path.stat().st_size, 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            done += len(chunk)
+            if progress:
+                progress(done, size)
+    return digest.hexdigest()
+
+
+def _chunks(path: Path, start: int, progress: Progress | None, total: int) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        handle.seek(start)
+        done = start
+        while chunk := handle.read(CHUNK):
+            done += len(chunk)
+            yield chunk
+            if progress:
+                progress(done, total)
+
+
+def upload(
+    client: ObsClient, ref: str, path: Path, *, progress: Progress | None = None, attempts: int = 6
+) -> schemas.AttachmentPublic:
+    """Attach `path` to incident `ref`, resuming an earlier attempt at the same file."""
+    stat = path.stat()
+    key = f"{client.base_url}|{ref.upper()}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    state = _load_state()
+    upload_id = state.get(key)
+    offset = 0
+    if upload_id:
+        try:
+            offset = int(client.request("GET", f"/uploads/{upload_id}")["offset"])
+        except NotFound:
+            upload_id = None
+    if not upload_id:
+        digest = sha256_of(path)
+        body = schemas.UploadCreate(filename=path.name, size=stat.st_size, sha256=digest)
+        created = client.request(
+            "POST", f"/incidents/{_ref(ref)}/uploads", json=body.model_dump(mode="json")
+        )
+        upload_id, offset = created["id"], int(created["offset"])
+        state[key] = upload_id
+        _save_state(state)
+    for attempt in range(attempts):
+        try:
+            result = _send(client, upload_id, path, offset, stat.st_size, progress)
+        except ConnectionFailed:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(min(0.25 * 2**attempt, 5))
+            offset = int(client.request("GET", f"/uploads/{upload_id}")["offset"])
+            continue
+        if result is not None:
+            state = _load_state()
+            state.pop(key, None)
+            _save_state(state)
+            return result
+        offset = int(client.request("GET", f"/uploads/{upload_id}")["offset"])
+    raise ConnectionFailed(f"the upload of {path.name} did not complete; run the command again")
+
+
+def _send(
+    client: ObsClient,
+    upload_id: str,
+    path: Path,
+    offset: int,
+    total: int,
+    progress: Progress | None,
+) -> schemas.AttachmentPublic | None:
+    headers = {
+        "Upload-Offset": str(offset),
+        "Content-Type": "application/offset+octet-stream",
+        "Content-Length": str(total - offset),
+    }
+    try:
+        response = client.raw.patch(
+            f"/uploads/{upload_id}", headers=headers, content=_chunks(path, offset, progress, total)
+        )
+    except httpx.TransportError as exc:
+        raise ConnectionFailed(f"connection lost while sending {path.name}: {exc}") from None
+    body: Any = response.json() if response.content else None
+    if response.status_code == 201:
+        return schemas.AttachmentPublic.model_validate(body)
+    if response.status_code in (200, 400, 409):
+        return None  # partial, cut, or out of step: ask the server where it is and go on
+    from obs_support.client.errors import from_response
+
+    raise from_response(response.status_code, body, response.headers.get("Retry-After"))
+
+
+def download(
+    client: ObsClient,
+    ref: str,
+    attachment: schemas.AttachmentPublic,
+    dest: Path,
+    *,
+    progress: Progress | None = None,
+) -> Path:
+    """Stream an attachment to `dest`, continuing a partial `dest.part` with a Range request."""
+    partial = dest.with_name(dest.name + ".part")
+    start = partial.stat().st_size if partial.exists() else 0
+    headers = {"Range": f"bytes={start}-"} if 0 < start < attachment.size else {}
+    url = f"/incidents/{_ref(ref)}/attachments/{attachment.id}"
+    try:
+        with client.raw.stream("GET", url, headers=headers) as response:
+            if response.status_code not in (200, 206):
+                response.read()
+                from obs_support.client.errors import from_response
+
+                raise from_response(response.status_code, response.json(), None)
+            mode = "ab" if response.status_code == 206 else "wb"
+            done = start if mode == "ab" else 0
+            with partial.open(mode) as out:
+                for chunk in response.iter_bytes(CHUNK):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, attachment.size)
+    except httpx.TransportError as exc:
+        raise ConnectionFailed(
+            f"connection lost while fetching {attachment.filename}: {exc}; "
+            "run the command again to continue"
+        ) from None
+    if sha256_of(partial) != attachment.sha256:
+        partial.unlink()
+        raise ClientError(f"{attachment.filename}: the bytes received do not match; try again")
+    partial.replace(dest)
+    return dest

@@ -1,0 +1,183 @@
+"""Attachments: resumable uploads (offset-based, like tus core) and safe downloads.
+
+1. `POST /incidents/{ref}/uploads` announces a file (name, size, optional sha256); the size
+   limit is checked here, before any byte is sent.
+2. `PATCH /uploads/{id}` with `Upload-Offset: N` sends bytes from offset N, streamed to disk.
+   When the last byte arrives the file is verified, stored and attached (201). After a cut,
+   `HEAD /uploads/{id}` tells how many bytes the server has; send the rest from there.
+3. `GET /incidents/{ref}/attachments/{id}` downloads, always as an attachment, with Range.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Header, Path, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from obs_support import schemas
+from obs_support.server import filekinds
+from obs_support.server.auth import CurrentUser
+from obs_support.server.errors import ApiError
+from obs_support.server.models import Upload, User
+from obs_support.server.services import attachments as service
+from obs_support.server.state import AppState, StateDep
+
+router = APIRouter(tags=["attachments"])
+IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+UploadId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+
+
+@router.post("/incidents/{ref}/uploads", status_code=201, summary="Announce a file to attach")
+def announce(
+    ref: str, body: schemas.UploadCreate, state: StateDep, user: CurrentUser, response: Response
+) -> schemas.UploadPublic:
+    with state.db.write() as session:
+        created = service.announce(session, state, user, ref, body)
+    response.headers["Location"] = f"/api/v1/uploads/{created.id}"
+    return created
+
+
+def _load(state: AppState, user: User, upload_id: str) -> Upload:
+    with state.db.read() as session:
+        return service.get_upload(session, user, upload_id)
+
+
+def _offset_headers(state: AppState, upload: Upload) -> dict[str, str]:
+    return {
+        "Upload-Offset": str(service.store(state).offset(upload.id)),
+        "Upload-Length": str(upload.size),
+        "Cache-Control": "no-store",
+    }
+
+
+@router.get("/uploads/{upload_id}", summary="How much of an upload the server has")
+def upload_status(upload_id: UploadId, state: StateDep, user: CurrentUser) -> schemas.UploadPublic:
+    return service.upload_public(state, _load(state, user, upload_id))
+
+
+@router.head("/uploads/{upload_id}", summary="The upload's offset, as headers")
+def upload_head(upload_id: UploadId, state: StateDep, user: CurrentUser) -> Response:
+    upload = _load(state, user, upload_id)
+    return Response(status_code=200, headers=_offset_headers(state, upload))
+
+
+@router.delete("/uploads/{upload_id}", status_code=204, summary="Abandon an upload")
+def upload_cancel(upload_id: UploadId, state: StateDep, user: CurrentUser) -> Response:
+    upload = _load(state, user, upload_id)
+    with state.db.write() as session:
+        row = session.get(Upload, upload.id)
+        if row is not None:
+            session.delete(row)
+    service.store(state).discard(upload.id)
+    return Response(status_code=204)
+
+
+@router.patch(
+    "/uploads/{upload_id}",
+    summary="Send bytes from Upload-Offset; the last ones complete the attachment (201)",
+    responses={201: {"model": schemas.AttachmentPublic}, 200: {"model": schemas.UploadPublic}},
+    openapi_extra={"requestBody": {"content": {"application/offset+octet-stream": {}}}},
+)
+async def upload_bytes(
+    upload_id: UploadId,
+    request: Request,
+    state: StateDep,
+    user: CurrentUser,
+    upload_offset: Annotated[int, Header(alias="Upload-Offset", ge=0, le=2**50)],
+) -> Response:
+    upload = await run_in_threadpool(_load, state, user, upload_id)
+    path = service.store(state).part(upload.id)
+    try:
+        handle = await run_in_threadpool(open, path, "r+b")
+    except FileNotFoundError:
+        raise ApiError(404, "not_found", "upload not found") from None
+    with handle:
+        try:
+            # One writer per upload, across server processes.
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ApiError(
+                409, "upload_busy", "this upload is being sent by another request"
+            ) from None
+        start = os.fstat(handle.fileno()).st_size
+        if upload_offset != start:
+            raise ApiError(
+                409,
+                "offset_mismatch",
+                f"the server has {start} bytes of this upload; send from there",
+                headers=_offset_headers(state, upload),
+            )
+        handle.seek(start)
+        written = start
+        try:
+            async for chunk in request.stream():
+                if written + len(chunk) > upload.size:
+                    handle.truncate(start)
+                    raise ApiError(413, "too_much_data", "more bytes than the announced size")
+                await run_in_threadpool(handle.write, chunk)
+                written += len(chunk)
+        except ClientDisconnect:
+            # The link dropped: keep what arrived; the client resumes from HEAD's offset.
+            return Response(status_code=400)
+        finally:
+            await run_in_threadpool(handle.flush)
+    if written < upload.size:
+        return JSONResponse(
+            service.upload_public(state, upload).model_dump(mode="json"),
+            headers=_offset_headers(state, upload),
+        )
+    attachment = await run_in_threadpool(service.finish, state, user, upload)
+    return JSONResponse(attachment.model_dump(mode="json"), status_code=201)
+
+
+@router.get("/incidents/{ref}/attachments", summary="Files attached to an incident")
+def list_attachments(
+    ref: str, state: StateDep, user: CurrentUser
+) -> list[schemas.AttachmentPublic]:
+    with state.db.read() as session:
+        return service.list_for(session, user, ref)
+
+
+def content_disposition(name: str) -> str:
+    """`attachment` always; an ASCII fallback plus the exact UTF-8 name (RFC 6266)."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in name
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@router.get(
+    "/incidents/{ref}/attachments/{attachment_id}",
+    summary="Download a file (always as an attachment; Range supported)",
+    response_class=FileResponse,
+)
+def download(ref: str, attachment_id: IdPath, state: StateDep, user: CurrentUser) -> FileResponse:
+    with state.db.read() as session:
+        found, path = service.get_file(session, state, user, ref, attachment_id)
+    # Only recognised, inert formats keep their type; everything else is octet-stream.
+    mime = found.mime if found.mime != "text/plain" else "text/plain; charset=utf-8"
+    if (
+        found.kind == "binary"
+        or "html" in mime
+        or "svg" in mime
+        or "script" in mime
+        or "xml" in mime
+    ):
+        mime = filekinds.BINARY.mime
+    return FileResponse(
+        path,
+        media_type=mime,
+        headers={
+            "Content-Disposition": content_disposition(found.filename),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, max-age=3600",
+            "ETag": f'"{found.sha256}"',
+        },
+    )

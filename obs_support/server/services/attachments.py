@@ -1,0 +1,249 @@
+"""Attachments: announce, send (resumably), verify, store once, and serve safely."""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+import unicodedata
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from obs_support import schemas
+from obs_support.domain import EventKind
+from obs_support.server import filekinds, scope, views
+from obs_support.server.errors import ApiError, invalid, not_found
+from obs_support.server.models import Attachment, Incident, Upload, User
+from obs_support.server.services.incidents import _event, observatory_of
+from obs_support.server.state import AppState
+from obs_support.server.storage import Store
+from obs_support.server.types import utcnow
+
+NAME_MAX = 255
+
+
+def display_name(raw: str) -> str:
+    """The name shown for a file: its last path component, printable, at most 255 characters.
+
+    It is only ever displayed or put (encoded) in a header — never used as a path.
+    """
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in unicodedata.normalize("NFC", name) if c.isprintable())
+    name = name.strip().lstrip(".").strip() or "file"
+    if len(name) > NAME_MAX:
+        stem, dot, ext = name.rpartition(".")
+        ext = ext[:16] if dot else ""
+        name = (stem if dot else name)[: NAME_MAX - len(ext) - 1].rstrip() + (
+            f".{ext}" if ext else ""
+        )
+    return name
+
+
+def store(state: AppState) -> Store:
+    return Store(state.settings.data_dir)
+
+
+def public(session: Session, rows: list[Attachment]) -> list[schemas.AttachmentPublic]:
+    uploaders = (
+        {
+            u.id: u
+            for u in session.exec(
+                select(User).where(col(User.id).in_({a.uploader_id for a in rows}))
+            ).all()
+        }
+        if rows
+        else {}
+    )
+    return [
+        schemas.AttachmentPublic(
+            id=a.id or 0,
+            filename=a.filename,
+            size=a.size,
+            sha256=a.sha256,
+            kind=a.kind,
+            mime=a.mime,
+            uploader=views.user_ref(uploaders[a.uploader_id]),
+            created_at=a.created_at,
+        )
+        for a in rows
+    ]
+
+
+def announce(
+    session: Session, state: AppState, user: User, ref: str, body: schemas.UploadCreate
+) -> schemas.UploadPublic:
+    obs = observatory_of(session, user)
+    incident = scope.get_incident(session, user, ref, slug=obs.slug, lock=True)
+    if body.size == 0:
+        raise invalid("size", "the file is empty", code="empty_file")
+    if body.size > obs.attachment_size_limit:
+        limit = obs.attachment_size_limit
+        raise ApiError(
+            413,
+            "too_large",
+            f"the file is {body.size} bytes; this observatory accepts up to {limit}",
+        )
+    present = session.exec(
+        select(func.count()).select_from(Attachment).where(Attachment.incident_id == incident.id)
+    ).one()
+    pending = session.exec(
+        select(func.count()).select_from(Upload).where(Upload.incident_id == incident.id)
+    ).one()
+    if present + pending >= state.settings.max_attachments_per_incident:
+        raise ApiError(
+            409,
+            "too_many_attachments",
+            f"an incident holds at most {state.settings.max_attachments_per_incident} files",
+        )
+    assert incident.id is not None and user.id is not None
+    upload = Upload(
+        id=pysecrets.token_hex(16),
+        incident_id=incident.id,
+        user_id=user.id,
+        filename=display_name(body.filename),
+        size=body.size,
+        sha256=body.sha256.lower() if body.sha256 else None,
+        expires_at=utcnow() + timedelta(hours=state.settings.upload_expiry_hours),
+    )
+    session.add(upload)
+    store(state).start(upload.id)
+    return upload_public(state, upload)
+
+
+def upload_public(state: AppState, upload: Upload) -> schemas.UploadPublic:
+    return schemas.UploadPublic(
+        id=upload.id,
+        offset=store(state).offset(upload.id),
+        size=upload.size,
+        expires_at=upload.expires_at,
+    )
+
+
+def get_upload(session: Session, user: User, upload_id: str) -> Upload:
+    """Only the person who started an upload may see or continue it."""
+    found = session.exec(
+        select(Upload).where(Upload.id == upload_id[:64], Upload.user_id == user.id)
+    ).first()
+    if found is None or found.expires_at <= utcnow():
+        raise not_found("upload")
+    # Scope may have changed since (a deactivated account, a moved incident): check again.
+    incident = session.get(Incident, found.incident_id)
+    if (
+        incident is None
+        or session.exec(
+            select(Incident.id).where(scope.incident_scope(user), Incident.id == incident.id)
+        ).first()
+        is None
+    ):
+        raise not_found("upload")
+    return found
+
+
+def finish(state: AppState, user: User, upload: Upload) -> schemas.AttachmentPublic:
+    """Verify the complete file, move it into the store, then make it visible (DB last)."""
+    files = store(state)
+    digest = files.hash_part(upload.id)
+    if upload.sha256 and digest != upload.sha256:
+        files.discard(upload.id)
+        with state.db.write() as session:
+            stale = session.get(Upload, upload.id)
+            if stale is not None:
+                session.delete(stale)
+        raise ApiError(
+            422,
+            "checksum_mismatch",
+            "the file received does not match its declared sha256; send it again",
+            field="sha256",
+        )
+    kind = filekinds.detect(files.head(files.part(upload.id), filekinds.SNIFF_BYTES))
+    files.commit_part(upload.id, digest)
+    with state.db.write() as session:
+        current = session.get(Upload, upload.id)
+        if current is None:
+            raise not_found("upload")
+        incident = session.exec(
+            select(Incident).where(Incident.id == current.incident_id).with_for_update()
+        ).one()
+        attachment = Attachment(
+            incident_id=current.incident_id,
+            uploader_id=current.user_id,
+            filename=current.filename,
+            size=current.size,
+            sha256=digest,
+            kind=kind.kind,
+            mime=kind.mime,
+        )
+        session.add(attachment)
+        session.flush()
+        _event(
+            session,
+            incident,
+            user,
+            EventKind.ATTACHMENT_ADDED,
+            data={
+                "attachment_id": attachment.id,
+                "name": attachment.filename,
+                "size": attachment.size,
+                "kind": attachment.kind,
+                "sha256": digest,
+            },
+        )
+        session.delete(current)
+        return public(session, [attachment])[0]
+
+
+def list_for(session: Session, user: User, ref: str) -> list[schemas.AttachmentPublic]:
+    obs = observatory_of(session, user)
+    incident = scope.get_incident(session, user, ref, slug=obs.slug)
+    rows = session.exec(
+        select(Attachment).where(Attachment.incident_id == incident.id).order_by(col(Attachment.id))
+    ).all()
+    return public(session, list(rows))
+
+
+def get_file(
+    session: Session, state: AppState, user: User, ref: str, attachment_id: int
+) -> tuple[Attachment, Path]:
+    obs = observatory_of(session, user)
+    incident = scope.get_incident(session, user, ref, slug=obs.slug)
+    found = session.exec(
+        select(Attachment).where(
+            Attachment.id == attachment_id, Attachment.incident_id == incident.id
+        )
+    ).first()
+    if found is None:
+        raise not_found("attachment")
+    path = store(state).blob(found.sha256)
+    if not path.exists():
+        raise ApiError(
+            503, "file_unavailable", "the file is missing from the store; tell the administrator"
+        )
+    return found, path
+
+
+def gc(state: AppState, grace: timedelta) -> dict[str, int]:
+    """Remove expired uploads, parts without an upload, and blobs no attachment refers to."""
+    files = store(state)
+    now = utcnow()
+    removed = {"uploads": 0, "parts": 0, "blobs": 0}
+    with state.db.write() as session:
+        for upload in session.exec(select(Upload).where(Upload.expires_at <= now)).all():
+            files.discard(upload.id)
+            session.delete(upload)
+            removed["uploads"] += 1
+    with state.db.read() as session:
+        live_uploads = set(session.exec(select(Upload.id)).all())
+        referenced = set(session.exec(select(Attachment.sha256).distinct()).all())
+    cutoff = (now - grace).timestamp()
+    for part in files.all_parts():
+        if part.stem not in live_uploads and part.stat().st_mtime <= cutoff:
+            part.unlink(missing_ok=True)
+            removed["parts"] += 1
+    for blob in files.all_blobs():
+        # The grace period protects a file just moved into the store whose row is about
+        # to commit.
+        if blob.name not in referenced and blob.stat().st_mtime <= cutoff:
+            blob.unlink(missing_ok=True)
+            removed["blobs"] += 1
+    return removed
