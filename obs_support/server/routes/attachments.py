@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from obs_support import schemas
-from obs_support.server import filekinds
+from obs_support.server import filekinds, thumbnails
 from obs_support.server.auth import CurrentUser
 from obs_support.server.errors import ApiError
 from obs_support.server.models import Upload, User
@@ -179,5 +179,27 @@ def download(ref: str, attachment_id: IdPath, state: StateDep, user: CurrentUser
             "Content-Security-Policy": "default-src 'none'; sandbox",
             "Cache-Control": "private, max-age=3600",
             "ETag": f'"{found.sha256}"',
+        },
+    )
+
+
+@router.get(
+    "/incidents/{ref}/attachments/{attachment_id}/thumbnail",
+    summary="A small PNG preview of an image attachment (no metadata kept)",
+    response_class=FileResponse,
+)
+def thumbnail(ref: str, attachment_id: IdPath, state: StateDep, user: CurrentUser) -> FileResponse:
+    with state.db.read() as session:
+        found, path = service.get_file(session, state, user, ref, attachment_id)
+    try:
+        preview = thumbnails.thumbnail(path, service.store(state).thumbs, found.sha256, found.mime)
+    except thumbnails.NoPreview as exc:
+        raise ApiError(404, "no_preview", str(exc)) from None
+    return FileResponse(
+        preview,
+        media_type="image/png",
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=86400",
         },
     )

@@ -240,6 +240,10 @@ def gc(state: AppState, grace: timedelta) -> dict[str, int]:
         if part.stem not in live_uploads and part.stat().st_mtime <= cutoff:
             part.unlink(missing_ok=True)
             removed["parts"] += 1
+    if files.thumbs.exists():
+        for thumb in files.thumbs.glob("*.png"):
+            if thumb.stem not in referenced:
+                thumb.unlink(missing_ok=True)
     for blob in files.all_blobs():
         # The grace period protects a file just moved into the store whose row is about
         # to commit.
