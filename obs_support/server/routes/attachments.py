@@ -127,12 +127,13 @@ async def upload_bytes(
             return Response(status_code=400)
         finally:
             await run_in_threadpool(handle.flush)
-    if written < upload.size:
-        return JSONResponse(
-            service.upload_public(state, upload).model_dump(mode="json"),
-            headers=_offset_headers(state, upload),
-        )
-    attachment = await run_in_threadpool(service.finish, state, user, upload)
+        if written < upload.size:
+            return JSONResponse(
+                service.upload_public(state, upload).model_dump(mode="json"),
+                headers=_offset_headers(state, upload),
+            )
+        # Still holding the lock: a concurrent request cannot finish the same upload twice.
+        attachment = await run_in_threadpool(service.finish, state, user, upload)
     return JSONResponse(attachment.model_dump(mode="json"), status_code=201)
 
 
