@@ -121,11 +121,12 @@ def download(
     if output is not None and len(files) > 1 and not output.is_dir():
         die("-o must be a folder when downloading several files", code=2)
     written = []
+    used: set[str] = set()
     for a in files:
         dest = (
             output
             if output is not None and not output.is_dir()
-            else (output or Path.cwd()) / _safe(a.filename, a.id)
+            else (output or Path.cwd()) / _unique(_safe(a.filename, a.id), a.id, used)
         )
         with progress_bar(not as_json, a.filename) as bar:
             written.append(fetch(client, ref, a, dest, progress=bar))
@@ -138,6 +139,15 @@ def download(
                 for a, p in zip(files, written, strict=True)
             ]
         )
+
+
+def _unique(name: str, attachment_id: int, used: set[str]) -> str:
+    """Two attachments may share a name; neither may overwrite the other on disk."""
+    if name in used:
+        stem, dot, ext = name.rpartition(".")
+        name = f"{stem} ({attachment_id}).{ext}" if dot and stem else f"{name} ({attachment_id})"
+    used.add(name)
+    return name
 
 
 def _safe(name: str, attachment_id: int) -> str:

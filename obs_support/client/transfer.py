@@ -76,19 +76,38 @@ def _chunks(path: Path, start: int, progress: Progress | None, total: int) -> It
 def upload(
     client: ObsClient, ref: str, path: Path, *, progress: Progress | None = None, attempts: int = 6
 ) -> schemas.AttachmentPublic:
-    """Attach `path` to incident `ref`, resuming an earlier attempt at the same file."""
+    """Attach `path` to incident `ref`, resuming an earlier attempt at the same file.
+
+    If the server finished an upload but its answer was lost, the upload is gone from the
+    server; the attachment it became is found (same sha256, name and uploader) and returned,
+    so a retry never attaches the same file twice.
+    """
     stat = path.stat()
     key = f"{client.base_url}|{ref.upper()}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     state = _load_state()
     upload_id = state.get(key)
-    offset = 0
-    if upload_id:
+    digest: str | None = None
+
+    def done(result: schemas.AttachmentPublic) -> schemas.AttachmentPublic:
+        fresh = _load_state()
+        fresh.pop(key, None)
+        _save_state(fresh)
+        return result
+
+    def where(upload: str) -> int | None:
+        """The server's offset, or None when the upload no longer exists there."""
         try:
-            offset = int(client.request("GET", f"/uploads/{upload_id}")["offset"])
+            return int(client.request("GET", f"/uploads/{upload}")["offset"])
         except NotFound:
-            upload_id = None
-    if not upload_id:
+            return None
+
+    offset = where(upload_id) if upload_id else None
+    if upload_id and offset is None:
         digest = sha256_of(path)
+        if (found := _already_attached(client, ref, path.name, digest)) is not None:
+            return done(found)
+    if offset is None:
+        digest = digest or sha256_of(path)
         body = schemas.UploadCreate(filename=path.name, size=stat.st_size, sha256=digest)
         created = client.request(
             "POST", f"/incidents/{_ref(ref)}/uploads", json=body.model_dump(mode="json")
@@ -96,6 +115,7 @@ def upload(
         upload_id, offset = created["id"], int(created["offset"])
         state[key] = upload_id
         _save_state(state)
+    assert upload_id is not None
     for attempt in range(attempts):
         try:
             result = _send(client, upload_id, path, offset, stat.st_size, progress)
@@ -103,15 +123,27 @@ def upload(
             if attempt == attempts - 1:
                 raise
             time.sleep(min(0.25 * 2**attempt, 5))
-            offset = int(client.request("GET", f"/uploads/{upload_id}")["offset"])
-            continue
+            result = None
         if result is not None:
-            state = _load_state()
-            state.pop(key, None)
-            _save_state(state)
-            return result
-        offset = int(client.request("GET", f"/uploads/{upload_id}")["offset"])
+            return done(result)
+        now = where(upload_id)
+        if now is None:  # finished on the server; the answer was lost on the way back
+            digest = digest or sha256_of(path)
+            if (found := _already_attached(client, ref, path.name, digest)) is not None:
+                return done(found)
+            raise NotFound(f"the upload of {path.name} expired; run the command again")
+        offset = now
     raise ConnectionFailed(f"the upload of {path.name} did not complete; run the command again")
+
+
+def _already_attached(
+    client: ObsClient, ref: str, name: str, digest: str
+) -> schemas.AttachmentPublic | None:
+    me = client.me().id
+    for attachment in reversed(client.attachments(ref)):
+        if attachment.sha256 == digest and attachment.uploader.id == me:
+            return attachment
+    return None
 
 
 def _send(

@@ -7,7 +7,9 @@ content (HTML, SVG, XML, JavaScript), is generic binary served as application/oc
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 SNIFF_BYTES = 4096
 
@@ -44,8 +46,11 @@ _OFFICE = {
 _ODF = b"mimetypeapplication/vnd.oasis.opendocument."
 
 
-def detect(head: bytes) -> FileKind:
-    """The kind of a file whose first bytes (up to SNIFF_BYTES) are `head`."""
+def detect(head: bytes, path: Path | None = None) -> FileKind:
+    """The kind of a file whose first bytes (up to SNIFF_BYTES) are `head`.
+
+    `path`, when given, lets zip-based formats be recognised from their table of contents.
+    """
     for prefix, kind in _PREFIXES:
         if head.startswith(prefix):
             if kind.mime == "video/webm" and b"matroska" in head[:64]:
@@ -62,7 +67,7 @@ def detect(head: bytes) -> FileKind:
     if head[4:8] == b"ftyp":
         return _iso_media(head[8:12])
     if head.startswith(b"PK\x03\x04"):
-        return _zip(head)
+        return _zip(head, path)
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         return FileKind("document", "application/vnd.ms-office")
     return _text(head)
@@ -78,12 +83,22 @@ def _iso_media(brand: bytes) -> FileKind:
     return FileKind("video", "video/mp4")
 
 
-def _zip(head: bytes) -> FileKind:
-    if head[30:].startswith(_ODF):
+def _zip(head: bytes, path: Path | None) -> FileKind:
+    """Office and OpenDocument files are zips; tell them apart by their entries' names."""
+    names: list[str] = []
+    if path is not None:
+        try:
+            with zipfile.ZipFile(path) as archive:  # reads only the central directory
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError):
+            names = []
+    if head[30:].startswith(_ODF) or "mimetype" in names[:1]:
         return FileKind("document", "application/vnd.oasis.opendocument")
-    name = head[30:60]
     for prefix, kind in _OFFICE.items():
-        if name.startswith(prefix) or prefix in head[:SNIFF_BYTES]:
+        folder = prefix.decode()
+        if "[Content_Types].xml" in names and any(n.startswith(folder) for n in names):
+            return kind
+        if head[30:].startswith(prefix):
             return kind
     return FileKind("document", "application/zip")
 

@@ -168,7 +168,7 @@ def download(ref: str, attachment_id: IdPath, state: StateDep, user: CurrentUser
         or "html" in mime
         or "svg" in mime
         or "script" in mime
-        or "xml" in mime
+        or mime.endswith(("/xml", "+xml"))
     ):
         mime = filekinds.BINARY.mime
     return FileResponse(

@@ -156,7 +156,8 @@ def finish(state: AppState, user: User, upload: Upload) -> schemas.AttachmentPub
             "the file received does not match its declared sha256; send it again",
             field="sha256",
         )
-    kind = filekinds.detect(files.head(files.part(upload.id), filekinds.SNIFF_BYTES))
+    part = files.part(upload.id)
+    kind = filekinds.detect(files.head(part, filekinds.SNIFF_BYTES), part)
     files.commit_part(upload.id, digest)
     with state.db.write() as session:
         current = session.get(Upload, upload.id)
