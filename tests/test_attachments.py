@@ -397,15 +397,17 @@ def test_bytes_on_disk_but_never_finished_complete_with_an_empty_patch(
 def test_one_writer_at_a_time(api: Api, server: LiveServer, tenant: Tenant) -> None:
     me = api.as_(tenant.client)
     ref = tenant.incident(api)["ref"]
-    data = os.urandom(64 * KIB)
+    # More than one write batch (1 MiB) before the stall, so the first writer's progress
+    # shows on disk while it holds the lock.
+    data = os.urandom(3 * 1024 * KIB)
     upload = start(me, ref, "doble.bin", data)
     release = threading.Event()
     outcome: list[httpx.Response] = []
 
     def stalled() -> Iterator[bytes]:
-        yield data[: 32 * KIB]
+        yield data[: 1536 * KIB]
         release.wait(10)
-        yield data[32 * KIB :]
+        yield data[1536 * KIB :]
 
     def sender() -> None:
         headers = {**OCTETS, "Upload-Offset": "0", "Content-Length": str(len(data))}
@@ -557,7 +559,9 @@ def test_kill_9_mid_upload_then_resume_and_gc(api: Api, server: LiveServer, tmp_
     try:
         with Api(live.base, tenant.client.token) as me:
             ref = tenant.incident(me)["ref"]
-            data = os.urandom(512 * KIB)
+            # Large enough that the server has written whole batches (1 MiB each) to disk
+            # by the time the sender stalls halfway.
+            data = os.urandom(3 * 1024 * KIB)
             half = len(data) // 2
             upload = start(me, ref, "guiado.ser", data)
 

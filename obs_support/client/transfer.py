@@ -62,6 +62,14 @@ def sha256_of(path: Path, progress: Progress | None = None) -> str:
     return digest.hexdigest()
 
 
+def _hash_prefix(path: Path) -> hashlib._Hash:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest
+
+
 def _chunks(path: Path, start: int, progress: Progress | None, total: int) -> Iterator[bytes]:
     with path.open("rb") as handle:
         handle.seek(start)
@@ -195,11 +203,15 @@ def download(
                 from obs_support.client.errors import from_response
 
                 raise from_response(response.status_code, response.json(), None)
-            mode = "ab" if response.status_code == 206 else "wb"
-            done = start if mode == "ab" else 0
-            with partial.open(mode) as out:
+            resumed = response.status_code == 206
+            # Hash while writing (after the bytes already here, when resuming), so the file
+            # is not read a second time to verify it.
+            digest = _hash_prefix(partial) if resumed else hashlib.sha256()
+            done = start if resumed else 0
+            with partial.open("ab" if resumed else "wb") as out:
                 for chunk in response.iter_bytes(CHUNK):
                     out.write(chunk)
+                    digest.update(chunk)
                     done += len(chunk)
                     if progress:
                         progress(done, attachment.size)
@@ -208,7 +220,7 @@ def download(
             f"connection lost while fetching {attachment.filename}: {exc}; "
             "run the command again to continue"
         ) from None
-    if sha256_of(partial) != attachment.sha256:
+    if digest.hexdigest() != attachment.sha256:
         partial.unlink()
         raise ClientError(f"{attachment.filename}: the bytes received do not match; try again")
     partial.replace(dest)

@@ -12,6 +12,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 CHUNK = 1024 * 1024
 
@@ -74,6 +75,47 @@ class Store:
     def all_parts(self) -> Iterator[Path]:
         if self.uploads.exists():
             yield from self.uploads.glob("*.part")
+
+
+class PartWriter:
+    """Appends to a part file in 1 MiB batches, hashing the bytes as they are written.
+
+    Batching keeps the hand-offs to a worker thread few (one per MiB, not per network
+    chunk); hashing on the way means a finished file is not read again to verify it.
+    """
+
+    BATCH = CHUNK
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+        self.pending: list[bytes] = []
+        self.pending_size = 0
+
+    def hash_existing(self, size: int) -> None:
+        """Resuming: fold the bytes already on disk into the hash first."""
+        self.handle.seek(0)
+        left = size
+        while left > 0 and (chunk := self.handle.read(min(CHUNK, left))):
+            self.digest.update(chunk)
+            left -= len(chunk)
+        self.handle.seek(size)
+
+    def add(self, chunk: bytes) -> bool:
+        """Queue a chunk; True when a batch is ready for `flush`."""
+        self.pending.append(chunk)
+        self.pending_size += len(chunk)
+        return self.pending_size >= self.BATCH
+
+    def flush(self) -> None:
+        data = b"".join(self.pending)
+        self.pending, self.pending_size = [], 0
+        self.handle.write(data)
+        self.digest.update(data)
+        self.handle.flush()
+
+    def drop_pending(self) -> None:
+        self.pending, self.pending_size = [], 0
 
 
 def _fsync_dir(path: Path) -> None:

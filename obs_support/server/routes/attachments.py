@@ -27,6 +27,7 @@ from obs_support.server.errors import ApiError
 from obs_support.server.models import Upload, User
 from obs_support.server.services import attachments as service
 from obs_support.server.state import AppState, StateDep
+from obs_support.server.storage import PartWriter
 
 router = APIRouter(tags=["attachments"])
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -113,27 +114,33 @@ async def upload_bytes(
                 f"the server has {start} bytes of this upload; send from there",
                 headers=_offset_headers(state, upload),
             )
-        handle.seek(start)
+        writer = PartWriter(handle)
+        if start:
+            await run_in_threadpool(writer.hash_existing, start)
         written = start
         try:
             async for chunk in request.stream():
                 if written + len(chunk) > upload.size:
+                    writer.drop_pending()
                     handle.truncate(start)
                     raise ApiError(413, "too_much_data", "more bytes than the announced size")
-                await run_in_threadpool(handle.write, chunk)
                 written += len(chunk)
+                if writer.add(chunk):
+                    await run_in_threadpool(writer.flush)
         except ClientDisconnect:
             # The link dropped: keep what arrived; the client resumes from HEAD's offset.
             return Response(status_code=400)
         finally:
-            await run_in_threadpool(handle.flush)
+            await run_in_threadpool(writer.flush)
         if written < upload.size:
             return JSONResponse(
                 service.upload_public(state, upload).model_dump(mode="json"),
                 headers=_offset_headers(state, upload),
             )
         # Still holding the lock: a concurrent request cannot finish the same upload twice.
-        attachment = await run_in_threadpool(service.finish, state, user, upload)
+        attachment = await run_in_threadpool(
+            service.finish, state, user, upload, writer.digest.hexdigest()
+        )
     return JSONResponse(attachment.model_dump(mode="json"), status_code=201)
 
 
@@ -143,6 +150,12 @@ def list_attachments(
 ) -> list[schemas.AttachmentPublic]:
     with state.db.read() as session:
         return service.list_for(session, user, ref)
+
+
+class BigChunkFileResponse(FileResponse):
+    """Reads files in 1 MiB pieces: 16 times fewer worker-thread hand-offs than the default."""
+
+    chunk_size = 1024 * 1024
 
 
 def content_disposition(name: str) -> str:
@@ -171,7 +184,7 @@ def download(ref: str, attachment_id: IdPath, state: StateDep, user: CurrentUser
         or mime.endswith(("/xml", "+xml"))
     ):
         mime = filekinds.BINARY.mime
-    return FileResponse(
+    return BigChunkFileResponse(
         path,
         media_type=mime,
         headers={

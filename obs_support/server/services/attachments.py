@@ -140,10 +140,16 @@ def get_upload(session: Session, user: User, upload_id: str) -> Upload:
     return found
 
 
-def finish(state: AppState, user: User, upload: Upload) -> schemas.AttachmentPublic:
-    """Verify the complete file, move it into the store, then make it visible (DB last)."""
+def finish(
+    state: AppState, user: User, upload: Upload, digest: str | None = None
+) -> schemas.AttachmentPublic:
+    """Verify the complete file, move it into the store, then make it visible (DB last).
+
+    `digest` is the sha256 computed while the bytes were written; without it the file is
+    read once more to hash it.
+    """
     files = store(state)
-    digest = files.hash_part(upload.id)
+    digest = digest or files.hash_part(upload.id)
     if upload.sha256 and digest != upload.sha256:
         files.discard(upload.id)
         with state.db.write() as session:
