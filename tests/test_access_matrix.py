@@ -392,6 +392,16 @@ OPERATIONS: tuple[Op, ...] = (
     ),
     Op("list_incidents", "GET", "/incidents"),
     Op("count_incidents", "GET", "/incidents/counts"),
+    # attachments on an incident
+    *_for_each(
+        (INCIDENT_A, INCIDENT_B),
+        "announce_upload",
+        "POST",
+        "/incidents/{key}/uploads",
+        body=lambda c: {"filename": "mount.jpg", "size": 10},
+        ok=201,
+    ),
+    *_for_each((INCIDENT_A, INCIDENT_B), "list_attachments", "GET", "/incidents/{key}/attachments"),
     # the observatory
     Op("read_observatory", "GET", "/observatory"),
     Op("read_logo", "GET", "/observatory/logo"),
@@ -799,7 +809,19 @@ def test_the_matrix_covers_every_route(world: World) -> None:
         for method in item
     }
     public = {("POST", "/auth/login"), ("POST", "/invitations/accept")}
-    assert routes - public == {(op.method, op.path) for op in OPERATIONS}
+    # Routes keyed by an attachment or an upload (two ids, or an id only the uploader holds)
+    # have their scope tested case by case in tests/test_attachments.py
+    # (test_attachments_and_uploads_stay_within_their_scope: other accounts, observatories
+    # and users all get 404).
+    elsewhere = {
+        ("GET", "/incidents/{key}/attachments/{key}"),
+        ("GET", "/incidents/{key}/attachments/{key}/thumbnail"),
+        ("GET", "/uploads/{key}"),
+        ("HEAD", "/uploads/{key}"),
+        ("PATCH", "/uploads/{key}"),
+        ("DELETE", "/uploads/{key}"),
+    }
+    assert routes - public - elsewhere == {(op.method, op.path) for op in OPERATIONS}
 
 
 # --- lists: never a row out of scope, never an internal note for a client ---------------------
