@@ -58,6 +58,7 @@ from sqlmodel import Session
 
 from obs_support import __version__, domain
 from obs_support.domain import EventKind, IncidentType, Priority, Status
+from obs_support.server import demo
 from obs_support.server.db import connect
 from obs_support.server.migrate import upgrade
 from obs_support.server.models import ClientAccount, Incident, Telescope, User
@@ -104,28 +105,7 @@ SKEW_ACCOUNT_FROM = 0.4  # share of the ids (oldest first) before the skewed acc
 SKEW_ACCOUNT_SHARE = 2 / 3  # the skewed account's share of the ids after that
 LATE_PRIORITY_WEIGHTS = {Priority.LOW: 30, Priority.HIGH: 20}  # no medium in the newer half
 STAFF = ["Carlos Pérez", "Elena Rodríguez"]
-MESSAGES = {
-    IncidentType.QUESTION: [
-        "¿Cuál es el horario de acceso a la cúpula en invierno?",
-        "Can we get remote access credentials for the weather station data?",
-    ],
-    IncidentType.INSTALLATION: [
-        "Instalar la nueva cámara QHY600 en el tren óptico",
-        "Please install our new focuser and route its cable through the mount",
-    ],
-    IncidentType.REPAIR: [
-        "La montura no responde al hacer GOTO desde anoche",
-        "Dome shutter stops halfway and shows a motor fault",
-    ],
-    IncidentType.UPGRADE: [
-        "Actualizar el firmware de la montura a la última versión",
-        "Upgrade the control PC to the current observatory image",
-    ],
-    IncidentType.VISIT: [
-        "Solicitamos una visita para revisar la colimación en persona",
-        "Our team would like to visit to swap the filter wheel",
-    ],
-}
+MESSAGES = demo.MESSAGES  # the demo's believable texts
 INCIDENT_COLUMNS = (
     "id",
     "observatory_id",

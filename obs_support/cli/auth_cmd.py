@@ -55,7 +55,6 @@ def login(
     """
     from obs_support.client.api import ObsClient
 
-    st = state(ctx)
     url = _normalise_url(url)
     with ObsClient(url) as anonymous:
         if token is None:
@@ -70,17 +69,7 @@ def login(
             except ValueError as exc:  # refused before sending (e.g. not an e-mail address)
                 raise InvalidInput(_first_error(exc)) from None
             token = issued.token
-    with ObsClient(url, token) as client:
-        me = client.me()
-    _store(ctx, url, token, me.email, me.observatory.slug)
-    if as_json:
-        print_json(me)
-    else:
-        say(
-            st.t(
-                "logged_in", name=me.display_name, role=st.t.label(me.role), obs=me.observatory.name
-            )
-        )
+    _welcome(ctx, url, token, as_json)
 
 
 def logout(ctx: typer.Context) -> None:
@@ -142,7 +131,6 @@ def accept_invite(
     """
     from obs_support.client.api import ObsClient
 
-    st = state(ctx)
     base, sep, secret = link.strip().partition("/invite#")
     if not sep or not secret:
         die("that is not an invitation link (it should contain /invite#…)", code=2)
@@ -159,9 +147,17 @@ def accept_invite(
             issued = anonymous.accept_invitation(secret, name, password)
         except ValueError as exc:
             raise InvalidInput(_first_error(exc)) from None
-    with ObsClient(url, issued.token) as client:
+    _welcome(ctx, url, issued.token, as_json)
+
+
+def _welcome(ctx: typer.Context, url: str, token: str, as_json: bool) -> None:
+    """Check the token works, remember it for this profile, and say who is logged in."""
+    from obs_support.client.api import ObsClient
+
+    st = state(ctx)
+    with ObsClient(url, token) as client:
         me = client.me()
-    _store(ctx, url, issued.token, me.email, me.observatory.slug)
+    _store(ctx, url, token, me.email, me.observatory.slug)
     if as_json:
         print_json(me)
     else:

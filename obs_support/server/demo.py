@@ -42,7 +42,7 @@ _PEOPLE = [
     ),
     ("client", "pieter@leiden.example", "Pieter de Vries", "Universidad de Leiden", "en"),
 ]
-_MESSAGES = {
+MESSAGES = {
     IncidentType.QUESTION: [
         "¿Cuál es el horario de acceso a la cúpula en invierno?",
         "Can we get remote access credentials for the weather station data?",
@@ -142,7 +142,7 @@ def seed(session: Session, count: int = 30) -> None:
         body = schemas.IncidentCreate(
             type=kind,
             priority=priority,
-            message=rng.choice(_MESSAGES[kind]),
+            message=rng.choice(MESSAGES[kind]),
             telescope_id=telescope.id if telescope else None,
         )
         created = incidents.create(session, client, body)
