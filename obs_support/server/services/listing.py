@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, literal
 from sqlmodel import Session, select
 
 from obs_support.server.errors import invalid
@@ -117,12 +117,23 @@ def page(
         else:
             lead, last_id = decode_cursor(sort, cursor)
             after_id = id_col < last_id if spec.id_desc else id_col > last_id
-            # Bound the scan on both sides: PostgreSQL otherwise may walk the primary key and
-            # filter, reading to the end of the table when the current lead value runs out.
-            edge = func.min(id_col) if spec.id_desc else func.max(id_col)
-            last_of_lead = select(edge).where(*where, lead_col == lead).scalar_subquery()
-            within = id_col >= last_of_lead if spec.id_desc else id_col <= last_of_lead
-            rows = fetch([lead_col == lead, after_id, within], [id_order], want)
+            # The page's ids first, then its rows. Asked for whole rows in id order,
+            # PostgreSQL may walk the primary key filtering on the lead value — to the end of
+            # the table when that value's rows run out; the id-only query reads the lead
+            # index alone. The LIMIT is inlined: with a parameter, a generic plan scans.
+            page_ids = (
+                select(id_col)
+                .where(*where, lead_col == lead, after_id)
+                .order_by(id_order)
+                .limit(literal(want, literal_execute=True))
+            )
+            rows = list(
+                session.exec(
+                    select(Incident)
+                    .where(id_col.in_(page_ids.scalar_subquery()))
+                    .order_by(id_order)
+                ).all()
+            )
             if len(rows) < want:
                 after_lead = lead_col < lead if spec.lead_desc else lead_col > lead
                 rows += fetch([after_lead], [lead_order, id_order], want - len(rows))
