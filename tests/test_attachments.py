@@ -33,6 +33,7 @@ from typer.testing import CliRunner
 from obs_support.cli.main import app
 from obs_support.client import transfer
 from obs_support.client.api import ObsClient
+from tests.cli_support import Cli, cli_env
 from tests.support import Api, LiveServer, Tenant, free_port, make_tenant, start_server
 
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
@@ -881,41 +882,11 @@ def test_range_requests(api: Api, tenant: Tenant) -> None:
 # --- 8. the command line ---------------------------------------------------------------------
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@dataclass
-class Cli:
-    env: dict[str, str]
-
-    def __call__(self, *args: str | Path) -> Run:
-        result = CliRunner().invoke(
-            app, [str(a) for a in args], env=self.env, catch_exceptions=False
-        )
-        return Run(result.exit_code, result.stdout, result.stderr)
-
-
 @pytest.fixture
 def cli(tmp_path: Path, server: LiveServer, tenant: Tenant) -> Cli:
+    config = tmp_path / "cfg"
     return Cli(
-        {
-            "OBS_SUPPORT_CONFIG_DIR": str(tmp_path / "cfg"),
-            "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
-            "OBS_SUPPORT_URL": server.url,
-            "OBS_SUPPORT_TOKEN": tenant.client.token,
-            "LANG": "en_US.UTF-8",
-            "LC_ALL": "",
-            "LC_MESSAGES": "",
-            "NO_COLOR": "1",
-            "COLUMNS": "200",
-        }
+        config, cli_env(config, OBS_SUPPORT_URL=server.url, OBS_SUPPORT_TOKEN=tenant.client.token)
     )
 
 

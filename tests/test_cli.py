@@ -8,14 +8,11 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from obs_support.cli.main import app
+from tests.cli_support import Cli, cli_env
 from tests.support import PASSWORD, Api, LiveServer, Tenant, invite, start_server
 
 
@@ -27,51 +24,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
 
 
-PLAIN_KEYRING = "keyrings.alt.file.PlaintextKeyring"
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@dataclass
-class Cli:
-    """Runs `obs-support …` in-process with Typer's runner, with its own config dir."""
-
-    config: Path
-    env: dict[str, str]
-
-    def __call__(self, *args: str, input: str | None = None, **env: str) -> Run:
-        result = CliRunner().invoke(
-            app, list(args), input=input, env={**self.env, **env}, catch_exceptions=False
-        )
-        return Run(result.exit_code, result.stdout, result.stderr)
-
-    def login(self, server: LiveServer, token: str, profile: str = "default") -> None:
-        r = self("--profile", profile, "login", server.url, "--token", token)
-        assert r.code == 0, r.err
-
-
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    env = {
-        "OBS_SUPPORT_CONFIG_DIR": str(tmp_path / "cfg"),
-        "PYTHON_KEYRING_BACKEND": PLAIN_KEYRING,
-        "LANG": "en_US.UTF-8",
-        "LC_ALL": "",
-        "LC_MESSAGES": "",
-        "OBS_SUPPORT_URL": "",
-        "OBS_SUPPORT_TOKEN": "",
-        "NO_COLOR": "1",
-        "COLUMNS": "200",
-    }
-    return Cli(tmp_path / "cfg", env)
+    return Cli(tmp_path / "cfg", cli_env(tmp_path / "cfg"))
 
 
 def test_a_newcomers_whole_path(tmp_path: Path, cli: Cli) -> None:
