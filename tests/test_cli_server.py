@@ -167,6 +167,9 @@ def test_help_and_version() -> None:
     version = run("--version")
     assert version.stdout.startswith("obs-support ")
     assert "Example:" in run("server", "init", "--help").stdout
+    shown = run("incident", "show", "--help", env_extra={"COLUMNS": "120"}).stdout
+    assert "TEIDE-42 or 42." in shown  # arguments carry their help too
+    assert "\\[" not in shown  # and no escaped markup leaks into it
 
 
 def test_a_host_can_serve_several_observatories(tmp_path: Path) -> None:
