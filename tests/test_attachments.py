@@ -626,10 +626,10 @@ def test_kill_9_mid_upload_then_resume_and_gc(api: Api, server: LiveServer, tmp_
 
             env_gc = {"OBS_SUPPORT_DATA_DIR": str(data_dir)}
             env_gc["OBS_SUPPORT_DATABASE_URL"] = server.database_url
-            assert gc(env_gc).endswith("0 stray part file(s), 0 unreferenced file(s)")
+            assert "0 stray part file(s), 0 unreferenced file(s)" in gc(env_gc)
             assert orphan_blob.exists() and stray_part.exists()  # within the grace period
             report = gc(env_gc, "--grace-minutes", "0")
-            assert report.endswith("1 stray part file(s), 1 unreferenced file(s)"), report
+            assert "1 stray part file(s), 1 unreferenced file(s)" in report, report
             assert not orphan_blob.exists() and not stray_part.exists()
             assert kept_blob.read_bytes() == data
             assert fetch(me, ref, kept["id"]).content == data

@@ -10,14 +10,19 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
+from obs_support.server import idempotency
 from obs_support.server.db import connect
+from obs_support.server.models import IdempotencyKey
+from obs_support.server.state import AppState
+from obs_support.server.types import utcnow
 from tests.support import Api, LiveServer, Tenant, free_port, make_tenant, start_server
 
 
@@ -127,6 +132,37 @@ class TestIdempotency:
         assert {status for status, _ in results} == {201}
         assert len({ref for _, ref in results}) == 1
         assert api.as_(tenant.client).ok("GET", "/incidents/counts")["total"] == 1
+
+    def test_keys_older_than_a_week_are_pruned(
+        self, api: Api, server: LiveServer, tenant: Tenant
+    ) -> None:
+        client = api.as_(tenant.client)
+        for key in ("old", "new"):
+            client.ok(
+                "POST",
+                "/incidents",
+                json=body(message=key),
+                headers={"Idempotency-Key": key},
+                expect=201,
+            )
+        with server.db.write() as session:
+            session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.key == "old", IdempotencyKey.user_id == tenant.client.id)
+                .values(created_at=utcnow() - timedelta(days=8))
+            )
+        assert idempotency.prune(AppState(settings=server.settings, db=server.db)) >= 1
+        # The recent key still replays; the old one is forgotten (a new request files anew).
+        again = client.post(
+            "/incidents", json=body(message="new"), headers={"Idempotency-Key": "new"}
+        )
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        fresh = client.post(
+            "/incidents", json=body(message="old"), headers={"Idempotency-Key": "old"}
+        )
+        assert fresh.status_code == 201
+        assert "Idempotent-Replayed" not in fresh.headers
+        assert client.ok("GET", "/incidents/counts")["total"] == 3
 
     @pytest.mark.parametrize("key", ["", "has space", "x" * 256, "ñ"])
     def test_malformed_keys_are_refused(self, api: Api, tenant: Tenant, key: str) -> None:

@@ -68,7 +68,7 @@ def gc(
         60, "--grace-minutes", min=0, help="Keep unreferenced files younger than this."
     ),
 ) -> None:
-    """Remove expired uploads and stored files no attachment refers to.
+    """Remove expired uploads, stored files no attachment refers to, and old idempotency keys.
 
     Example: obs-support server gc
     """
@@ -76,18 +76,21 @@ def gc(
     _migrate(settings.resolved_database_url)
     from datetime import timedelta
 
+    from obs_support.server import idempotency
     from obs_support.server.db import connect
     from obs_support.server.services.attachments import gc as collect
     from obs_support.server.state import AppState
 
     db = connect(settings.resolved_database_url)
     try:
-        removed = collect(AppState(settings=settings, db=db), timedelta(minutes=grace_minutes))
+        state = AppState(settings=settings, db=db)
+        removed = collect(state, timedelta(minutes=grace_minutes))
+        keys = idempotency.prune(state)
     finally:
         db.dispose()
     stderr.print(
         f"removed {removed['uploads']} expired upload(s), {removed['parts']} stray part file(s), "
-        f"{removed['blobs']} unreferenced file(s)"
+        f"{removed['blobs']} unreferenced file(s), {keys} idempotency key(s) over a week old"
     )
 
 

@@ -11,17 +11,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from obs_support.server.errors import ApiError
 from obs_support.server.models import IdempotencyKey, User
 from obs_support.server.state import AppState
+from obs_support.server.types import utcnow
 
 KeyHeader = Annotated[
     str | None,
@@ -95,3 +98,17 @@ def run(
             raise
         return replayed
     return JSONResponse(result, status_code=status_code)
+
+
+# A client retries within seconds or minutes; a day of keys is ample, a week is generous.
+KEY_LIFETIME = timedelta(days=7)
+
+
+def prune(state: AppState, older_than: timedelta = KEY_LIFETIME) -> int:
+    """Forget keyed answers older than `older_than`; returns how many were removed."""
+    cutoff = utcnow() - older_than
+    with state.db.write() as session:
+        result = session.execute(
+            delete(IdempotencyKey).where(col(IdempotencyKey.created_at) < cutoff)
+        )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
