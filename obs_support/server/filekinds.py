@@ -131,4 +131,10 @@ def _text(head: bytes) -> FileKind:
     return FileKind("document", "text/plain")
 
 
-SAFE_INLINE = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+def served_type(kind: str, mime: str) -> str:
+    """The Content-Type a stored file is served with: its own only when it is inert."""
+    if kind == BINARY.kind or any(word in mime for word in ("html", "svg", "script")):
+        return BINARY.mime
+    if mime.endswith(("/xml", "+xml")):
+        return BINARY.mime
+    return "text/plain; charset=utf-8" if mime == "text/plain" else mime

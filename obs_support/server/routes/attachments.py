@@ -174,19 +174,9 @@ def content_disposition(name: str) -> str:
 def download(ref: str, attachment_id: IdPath, state: StateDep, user: CurrentUser) -> FileResponse:
     with state.db.read() as session:
         found, path = service.get_file(session, state, user, ref, attachment_id)
-    # Only recognised, inert formats keep their type; everything else is octet-stream.
-    mime = found.mime if found.mime != "text/plain" else "text/plain; charset=utf-8"
-    if (
-        found.kind == "binary"
-        or "html" in mime
-        or "svg" in mime
-        or "script" in mime
-        or mime.endswith(("/xml", "+xml"))
-    ):
-        mime = filekinds.BINARY.mime
     return BigChunkFileResponse(
         path,
-        media_type=mime,
+        media_type=filekinds.served_type(found.kind, found.mime),
         headers={
             "Content-Disposition": content_disposition(found.filename),
             "X-Content-Type-Options": "nosniff",
