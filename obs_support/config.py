@@ -56,6 +56,34 @@ class ServerSettings(BaseSettings):
         default=72, ge=1, description="How long an unfinished upload can be resumed."
     )
     invitation_days: int = Field(default=7, ge=1, description="How long an invitation is valid.")
+    smtp_url: str | None = Field(
+        default=None,
+        description="Where mail goes: smtp://user:pass@host:587?starttls=1 or smtps://host:465. "
+        "Unset, each message is written as an .eml file under <data dir>/mail/.",
+    )
+    mail_from: str = Field(
+        default="obs-support@localhost",
+        description="The sender address of outgoing mail (the observatory's name is shown).",
+    )
+    mail_max_attempts: int = Field(
+        default=12, ge=1, description="Delivery attempts before a message is marked failed."
+    )
+    mail_retry_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="The first retry delay after a failed delivery; it doubles up to 15 minutes.",
+    )
+
+    live_keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="How often an idle live stream sends a keep-alive (and re-checks the token).",
+    )
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
 
     @property
     def resolved_database_url(self) -> str:

@@ -64,6 +64,15 @@ class EventKind(enum.StrEnum):
     SUMMARY_CHANGED = "summary_changed"
 
 
+class NotifyKind(enum.StrEnum):
+    """Why a person is told about an incident; each can be turned off for e-mail."""
+
+    NEW_INCIDENT = "new_incident"  # staff: a client filed one
+    CLIENT_REPLY = "client_reply"  # staff: a client wrote on an incident they follow
+    STAFF_REPLY = "staff_reply"  # clients: the observatory answered
+    STATUS_CHANGED = "status_changed"  # clients (and the assignee): the status moved
+
+
 class CommentSource(enum.StrEnum):
     TEXT = "text"
     VOICE = "voice"
@@ -87,6 +96,10 @@ LABELS: dict[enum.Enum, dict[Language, str]] = {
     Role.ADMIN: {"es": "Administración", "en": "Admin"},
     Role.STAFF: {"es": "Personal", "en": "Staff"},
     Role.CLIENT: {"es": "Cliente", "en": "Client"},
+    NotifyKind.NEW_INCIDENT: {"es": "Incidencia nueva", "en": "New incident"},
+    NotifyKind.CLIENT_REPLY: {"es": "Respuesta del cliente", "en": "Client reply"},
+    NotifyKind.STAFF_REPLY: {"es": "Respuesta del observatorio", "en": "Observatory reply"},
+    NotifyKind.STATUS_CHANGED: {"es": "Cambio de estado", "en": "Status change"},
 }
 
 
@@ -125,6 +138,7 @@ def _kind_name(kind: type[enum.Enum]) -> str:
         Status: "status",
         Priority: "priority",
         Role: "role",
+        NotifyKind: "notification kind",
     }.get(kind, kind.__name__.lower())
 
 
@@ -139,6 +153,10 @@ def parse_status(text: str) -> Status:
 
 def parse_role(text: str) -> Role:
     return _lookup(Role, text)
+
+
+def parse_notify_kind(text: str) -> NotifyKind:
+    return _lookup(NotifyKind, text)
 
 
 def parse_priority(value: str | int) -> Priority:

@@ -13,7 +13,15 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 from obs_support import domain
-from obs_support.domain import CommentSource, EventKind, IncidentType, Priority, Role, Status
+from obs_support.domain import (
+    CommentSource,
+    EventKind,
+    IncidentType,
+    NotifyKind,
+    Priority,
+    Role,
+    Status,
+)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINE_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
@@ -225,6 +233,9 @@ class InvitationCreate(Request):
     email: Email
     role: RoleIn
     client_account_id: DbId | None = None
+    language: Language | None = Field(
+        default=None, description="The e-mail's language; the observatory's by default."
+    )
 
 
 class InvitationPublic(Response):
@@ -394,3 +405,71 @@ class Problem(Response):
 
 
 MePublic.model_rebuild()
+
+
+# --- notifications and the live stream ------------------------------------------------------
+
+
+class NotificationPublic(Response):
+    id: int
+    kind: NotifyKind
+    incident: str  # the reference, e.g. TEIDE-42
+    summary: str
+    event_id: int
+    actor: UserRef
+    created_at: datetime
+    read_at: datetime | None = None
+
+
+class NotificationPage(Response):
+    items: list[NotificationPublic]
+    unread: int
+    next_cursor: str | None
+
+
+class MarkRead(Request):
+    """Mark some notifications read (`ids`), or all of them (`all`)."""
+
+    ids: Annotated[list[DbId], Field(max_length=1000)] = []
+    all: bool = False
+
+
+class MarkedRead(Response):
+    marked: int
+    unread: int
+
+
+class NotificationSettings(Response):
+    """Which kinds of notification also arrive by e-mail (the in-app one always does)."""
+
+    email: dict[NotifyKind, bool]
+
+
+class NotificationSettingsUpdate(Request):
+    email: dict[NotifyKind, bool]
+
+
+class LiveEvent(Response):
+    """One entry of the live stream: a history event and the incident as it is now."""
+
+    id: int
+    kind: EventKind
+    incident: IncidentPublic
+    event: EventPublic
+
+
+# --- forgotten passwords ---------------------------------------------------------------------
+
+
+class PasswordForgot(Request):
+    email: Email
+    observatory: Annotated[str, Field(max_length=20)] | None = None
+
+
+class PasswordReset(Request):
+    token: Annotated[str, Field(max_length=200)]
+    password: Password
+
+
+class Accepted(Response):
+    detail: str

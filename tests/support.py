@@ -232,3 +232,17 @@ def make_tenant(server: LiveServer, api: Api) -> Tenant:
         client = person("client", accounts[0], "Client A")
         client_b = person("client", accounts[1], "Client B")
     return Tenant(slug, admin, staff, client, client_b, accounts[0], accounts[1], telescopes)
+
+
+def png_bytes(width: int = 32, height: int = 32, color: str = "#0b5394", note: str = "") -> bytes:
+    """A real PNG image (Pillow), optionally carrying `note` as a text chunk to make it unique."""
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    if note:
+        info.add_text("Comment", note)
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, format="PNG", pnginfo=info)
+    return out.getvalue()

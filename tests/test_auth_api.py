@@ -14,7 +14,7 @@ from obs_support.server import secrets
 from obs_support.server.models import ApiToken, Invitation
 from obs_support.server.models import User as UserRow
 from obs_support.server.types import utcnow
-from tests.support import PASSWORD, Api, LiveServer, Tenant, invite, start_server
+from tests.support import PASSWORD, Api, LiveServer, Tenant, invite, png_bytes, start_server
 
 
 def login(api: Api, tenant: Tenant, email: str, password: str = PASSWORD) -> tuple[int, dict]:  # type: ignore[type-arg]
@@ -328,7 +328,7 @@ class TestDirectory:
 
 
 class TestLogo:
-    PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    PNG = png_bytes()
 
     def test_admin_uploads_a_logo_everyone_can_fetch(self, api: Api, tenant: Tenant) -> None:
         assert api.as_(tenant.client).get("/observatory/logo").status_code == 404
@@ -349,6 +349,10 @@ class TestLogo:
             ("admin", b"", 422),
             ("admin", b"<svg onload=alert(1)>", 415),
             ("admin", b"\x89PNG\r\n\x1a\n" + b"0" * (512 * 1024), 413),
+            ("admin", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, 415),  # a PNG header, no image
+            ("admin", PNG[: len(PNG) // 2], 415),  # cut short
+            ("admin", png_bytes(4000, 20), 422),  # not a sane logo size
+            ("admin", png_bytes(8, 8), 422),
         ],
     )
     def test_bad_logos_are_refused(
@@ -362,15 +366,15 @@ class TestLogo:
         assert api.as_(tenant.admin).get("/observatory/logo").status_code == 404
 
 
-def test_invitation_link_opens_a_page_explaining_how_to_accept(
+def test_invitation_link_opens_the_observatory_s_invitation_page(
     api: Api, server: LiveServer, tenant: Tenant
 ) -> None:
     inv = api.as_(tenant.admin).ok(
         "POST", "/invitations", json={"email": "page@example.org", "role": "staff"}, expect=201
     )
-    assert inv["link"].startswith(server.url + "/invite#")
+    assert inv["link"] == f"{server.url}/o/{tenant.slug.lower()}/invite/{inv['token']}"
     page = httpx.get(inv["link"])
     assert page.status_code == 200
-    assert "obs-support accept-invite" in page.text
-    assert inv["token"] not in page.text
+    assert "page@example.org" in page.text
+    assert f"Observatory {tenant.slug}" in page.text
     assert page.headers["referrer-policy"] == "no-referrer"

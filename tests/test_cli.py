@@ -68,7 +68,7 @@ def test_a_newcomers_whole_path(tmp_path: Path, cli: Cli) -> None:
         )
         assert invited.code == 0, invited.err
         link = invited.out.strip().splitlines()[-1]
-        assert "/invite#obsinv_" in link
+        assert "/invite/obsinv_" in link
         accepted = cli(
             "accept-invite", link, "--name", "Ana Pérez", "--password-stdin", input=PASSWORD + "\n"
         )

@@ -328,9 +328,10 @@ class TestChanges:
         with server.db.read() as session:
             rows = session.exec(
                 select(Notification.user_id).where(
+                    Notification.kind == "status_changed",
                     Notification.user_id.in_(  # type: ignore[union-attr]
                         [tenant.client.id, tenant.client_b.id, tenant.staff.id, tenant.admin.id]
-                    )
+                    ),
                 )
             ).all()
         assert sorted(rows) == sorted([tenant.client.id, tenant.staff.id])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from urllib.parse import urlsplit
 
@@ -38,7 +39,9 @@ def _store(
 
 def login(
     ctx: typer.Context,
-    url: str = typer.Argument(..., help="The support server's address."),
+    url: str | None = typer.Argument(
+        None, help="The support server's address (default: this profile's)."
+    ),
     email: str | None = typer.Option(None, "--email", "-e", help="Your e-mail (asked if omitted)."),
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read the password from stdin."
@@ -46,6 +49,9 @@ def login(
     token: str | None = typer.Option(None, "--token", help="Use an existing API token instead."),
     observatory: str | None = typer.Option(
         None, "--observatory", help="Observatory code, when the server hosts several."
+    ),
+    forgot: str | None = typer.Option(
+        None, "--forgot", metavar="EMAIL", help="E-mail me a link to choose a new password."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the logged-in user as JSON."),
 ) -> None:
@@ -55,7 +61,22 @@ def login(
     """
     from obs_support.client.api import ObsClient
 
+    st = state(ctx)
+    saved = st.saved_profile()
+    if url is None:
+        if saved is None:
+            die("give the server's address: obs-support login https://…", code=2)
+        url = saved.url
+        observatory = observatory or saved.observatory
     url = _normalise_url(url)
+    if forgot is not None:
+        with ObsClient(url) as anonymous:
+            try:
+                anonymous.forgot_password(forgot.strip(), observatory)
+            except ValueError as exc:
+                raise InvalidInput(_first_error(exc)) from None
+        say(st.t("reset_sent", email=forgot.strip()))
+        return
     with ObsClient(url) as anonymous:
         if token is None:
             email = email or typer.prompt("E-mail")
@@ -116,6 +137,17 @@ def whoami(
     )
 
 
+def _split_invitation(link: str) -> tuple[str, str]:
+    """(server URL, secret) from an invitation link, new (/o/<slug>/invite/…) or old (/invite#…)."""
+    found = re.fullmatch(r"(.+?)/o/[^/]+/invite/([A-Za-z0-9_]+)/?", link.strip())
+    if found:
+        return found[1], found[2]
+    base, sep, secret = link.strip().partition("/invite#")
+    if not sep or not secret:
+        die("that is not an invitation link (it should contain /o/…/invite/…)", code=2)
+    return base, secret
+
+
 def accept_invite(
     ctx: typer.Context,
     link: str = typer.Argument(..., help="The link from the invitation e-mail."),
@@ -127,13 +159,11 @@ def accept_invite(
 ) -> None:
     """Accept an invitation: choose your name and password, and log in.
 
-    Example: obs-support accept-invite 'https://soporte.teide.example/invite#obsinv_…'
+    Example: obs-support accept-invite 'https://soporte.teide.example/o/teide/invite/obsinv_…'
     """
     from obs_support.client.api import ObsClient
 
-    base, sep, secret = link.strip().partition("/invite#")
-    if not sep or not secret:
-        die("that is not an invitation link (it should contain /invite#…)", code=2)
+    base, secret = _split_invitation(link)
     url = _normalise_url(base)
     name = name or typer.prompt("Name")
     if password_stdin:

@@ -28,7 +28,7 @@ def demo(
             if data.exists(session):
                 stderr.print(f"Reusing the demo data in {settings.data_dir}")
             else:
-                data.seed(session)
+                data.seed(session, settings)
                 stderr.print(f"Created the demo data in {settings.data_dir}")
     finally:
         db.dispose()

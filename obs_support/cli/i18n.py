@@ -106,6 +106,34 @@ _MESSAGES: dict[str, dict[Language, str]] = {
     "ago": {"es": "hace {n}", "en": "{n} ago"},
     "just_now": {"es": "ahora", "en": "just now"},
     "telescope_history": {"es": "Historial de incidencias", "en": "Incident history"},
+    "col_when": {"es": "Cuándo", "en": "When"},
+    "col_kind": {"es": "Aviso", "en": "Notice"},
+    "col_incident": {"es": "Incidencia", "en": "Incident"},
+    "col_by": {"es": "Por", "en": "By"},
+    "col_email_on": {"es": "Por correo", "en": "By e-mail"},
+    "unread_count": {"es": "{n} sin leer.", "en": "{n} unread."},
+    "no_notifications": {"es": "No hay avisos.", "en": "No notifications."},
+    "marked_read": {
+        "es": "{n} marcados como leídos; quedan {left} sin leer.",
+        "en": "{n} marked read; {left} left unread.",
+    },
+    "settings_saved": {"es": "Preferencias guardadas.", "en": "Settings saved."},
+    "watching": {
+        "es": "Siguiendo {what} en directo (Ctrl-C para salir)…",
+        "en": "Watching {what} live (Ctrl-C to stop)…",
+    },
+    "watch_all": {"es": "todas tus incidencias", "en": "all your incidents"},
+    "reconnecting": {
+        "es": "conexión perdida; reconectando…",
+        "en": "connection lost; reconnecting…",
+    },
+    "branding_saved": {"es": "Imagen del observatorio guardada.", "en": "Branding saved."},
+    "reset_sent": {
+        "es": "Si {email} tiene cuenta, le llega un enlace para elegir contraseña "
+        "(válido una hora).",
+        "en": "If {email} has an account, a link to choose a new password is on its way "
+        "(valid one hour).",
+    },
 }
 
 

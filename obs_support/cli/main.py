@@ -11,7 +11,11 @@ from obs_support.cli import (
     demo_cmd,
     directory_cmd,
     incident_cmd,
+    notify_cmd,
+    observatory_cmd,
+    outbox_cmd,
     server_cmd,
+    watch_cmd,
 )
 from obs_support.cli.context import ErrorHandlingGroup, state
 from obs_support.client.config import DEFAULT_PROFILE
@@ -29,12 +33,16 @@ app.command()(auth_cmd.whoami)
 app.command("accept-invite")(auth_cmd.accept_invite)
 incident_cmd.app.command()(attach_cmd.attach)
 incident_cmd.app.command()(attach_cmd.download)
+incident_cmd.app.command()(watch_cmd.watch)
+server_cmd.app.command()(outbox_cmd.outbox)
 app.add_typer(incident_cmd.app, name="incident")
 app.add_typer(directory_cmd.telescope_app, name="telescope")
 app.add_typer(directory_cmd.account_app, name="account")
 app.command()(directory_cmd.invite)
 app.add_typer(directory_cmd.token_app, name="token")
 app.add_typer(directory_cmd.user_app, name="user")
+app.add_typer(notify_cmd.app, name="notifications")
+app.add_typer(observatory_cmd.app, name="observatory")
 app.add_typer(server_cmd.app, name="server")
 app.command("demo")(demo_cmd.demo)
 

@@ -90,7 +90,7 @@ def _cut(text: str, width: int) -> Text:
     return Text(text if len(text) <= width else text[: width - 1] + "…")
 
 
-def _event_line(
+def event_line(
     t: Translator, e: schemas.EventPublic, users: dict[int, str]
 ) -> tuple[Text, Text | None]:
     who = Text(e.actor.display_name, style="bold")
@@ -166,7 +166,7 @@ def incident_detail(
     title = Text.assemble(Text(i.ref, style="bold"), "  ", Text(i.summary))
     stdout.print(Panel(header, title=title, title_align="left", expand=False))
     for e in i.events:
-        line, body = _event_line(t, e, names)
+        line, body = event_line(t, e, names)
         style = "on grey15" if e.internal else ""
         parts: list[Text | Padding] = [line]
         if body is not None:
@@ -180,4 +180,27 @@ def simple_table(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> None:
         table.add_column(h, overflow="fold")
     for row in rows:
         table.add_row(*(Text(str(c)) for c in row))
+    stdout.print(table)
+
+
+def notifications_table(t: Translator, items: Sequence[schemas.NotificationPublic]) -> None:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in (
+        "",
+        t("col_when"),
+        t("col_kind"),
+        t("col_incident"),
+        t("col_by"),
+        t("col_summary"),
+    ):
+        table.add_column(name, overflow="fold" if name == t("col_summary") else "ellipsis")
+    for n in items:
+        table.add_row(
+            Text("●", style="bold cyan") if n.read_at is None else Text(" "),
+            Text(t.age(n.created_at), style="dim"),
+            Text(t.label(n.kind)),
+            Text(n.incident, style="bold"),
+            Text(n.actor.display_name),
+            Text(n.summary),
+        )
     stdout.print(table)

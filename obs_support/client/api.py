@@ -56,11 +56,50 @@ class ObsClient(HttpClient):
         body = schemas.InvitationAccept(token=token, display_name=display_name, password=password)
         return self._send(schemas.TokenIssued, "POST", "/invitations/accept", body)
 
+    def forgot_password(self, email: str, observatory: str | None = None) -> schemas.Accepted:
+        body = schemas.PasswordForgot(email=email, observatory=observatory)
+        return self._send(schemas.Accepted, "POST", "/auth/forgot", body, retry="safe")
+
     def me(self) -> schemas.MePublic:
         return self._get(schemas.MePublic, "/me")
 
     def observatory(self) -> schemas.ObservatoryPublic:
         return self._get(schemas.ObservatoryPublic, "/observatory")
+
+    def update_observatory(self, body: schemas.ObservatoryUpdate) -> schemas.ObservatoryPublic:
+        return self._send(schemas.ObservatoryPublic, "PATCH", "/observatory", body, retry="safe")
+
+    def set_logo(self, data: bytes, content_type: str) -> schemas.ObservatoryPublic:
+        return schemas.ObservatoryPublic.model_validate(
+            self.request(
+                "PUT",
+                "/observatory/logo",
+                content=data,
+                headers={"Content-Type": content_type},
+                retry="safe",
+            )
+        )
+
+    # --- notifications ---------------------------------------------------------------------
+
+    def notifications(
+        self, *, unread: bool = False, cursor: str | None = None, limit: int = 50
+    ) -> schemas.NotificationPage:
+        params = _clean({"unread": "true" if unread else None, "cursor": cursor, "limit": limit})
+        return self._get(schemas.NotificationPage, "/notifications", params)
+
+    def mark_read(self, ids: list[int] | None = None) -> schemas.MarkedRead:
+        body = schemas.MarkRead(ids=ids) if ids else schemas.MarkRead(all=True)
+        return self._send(schemas.MarkedRead, "POST", "/notifications/read", body, retry="safe")
+
+    def notification_settings(self) -> schemas.NotificationSettings:
+        return self._get(schemas.NotificationSettings, "/notifications/settings")
+
+    def update_notification_settings(self, email: dict[str, bool]) -> schemas.NotificationSettings:
+        body = schemas.NotificationSettingsUpdate.model_validate({"email": email})
+        return self._send(
+            schemas.NotificationSettings, "PATCH", "/notifications/settings", body, retry="safe"
+        )
 
     def telescopes(self, client_account: int | None = None) -> list[schemas.TelescopePublic]:
         params = {"client_account": client_account} if client_account else None

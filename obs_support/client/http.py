@@ -79,6 +79,8 @@ class HttpClient:
         json: Any = None,
         params: Any = None,
         retry: Retry = "auto",
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         """Send a request, retrying when that is safe, and return the decoded JSON body.
 
@@ -86,7 +88,7 @@ class HttpClient:
         failures and 502/503/504; other writes are sent once, since a lost answer could hide
         a completed change.
         """
-        headers: dict[str, str] = {}
+        headers = dict(headers or {})
         if retry == "keyed":
             headers["Idempotency-Key"] = str(uuid.uuid4())
         safe = retry != "auto" or method == "GET"
@@ -95,7 +97,7 @@ class HttpClient:
             last = attempt == attempts - 1
             try:
                 response = self._http.request(
-                    method, path, json=json, params=params, headers=headers
+                    method, path, json=json, params=params, headers=headers, content=content
                 )
             except httpx.TransportError as exc:
                 if last:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,7 +14,17 @@ from obs_support.config import ServerSettings
 from obs_support.server import errors
 from obs_support.server.db import Database, connect
 from obs_support.server.limits import BodySizeLimit
-from obs_support.server.routes import attachments, auth, directory, incidents, portal
+from obs_support.server.live import PgListener
+from obs_support.server.mail.delivery import Mailer
+from obs_support.server.routes import (
+    attachments,
+    auth,
+    directory,
+    incidents,
+    live,
+    notifications,
+    portal,
+)
 from obs_support.server.state import AppState
 
 API_PREFIX = "/api/v1"
@@ -25,10 +36,29 @@ def create_app(settings: ServerSettings | None = None, db: Database | None = Non
         settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
     )
 
+    state = AppState(settings=settings, db=database)
+    mailer = Mailer(database, settings)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        database.dispose()
+        state.hub.bind(asyncio.get_running_loop())
+        database.listeners[:] = [state.hub.on_commit, mailer.on_commit]
+        listener = (
+            None
+            if database.is_sqlite
+            else PgListener(settings.resolved_database_url, [state.hub.on_commit, mailer.on_commit])
+        )
+        mailer.start()
+        if listener is not None:
+            listener.start()
+        try:
+            yield
+        finally:
+            if listener is not None:
+                listener.stop()
+            mailer.stop()
+            database.listeners.clear()
+            database.dispose()
 
     app = FastAPI(
         title="obs-support",
@@ -39,7 +69,7 @@ def create_app(settings: ServerSettings | None = None, db: Database | None = Non
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.obs = AppState(settings=settings, db=database)
+    app.state.obs = state
     errors.install(app)
     # File bytes stream to disk under their own limits; every other body is capped.
     app.add_middleware(BodySizeLimit, streamed=(f"{API_PREFIX}/uploads/",))
@@ -56,7 +86,14 @@ def create_app(settings: ServerSettings | None = None, db: Database | None = Non
             (503, "Database busy; nothing saved, retry"),
         )
     }
-    for router in (incidents.router, attachments.router, auth.router, directory.router):
+    for router in (
+        incidents.router,
+        attachments.router,
+        auth.router,
+        directory.router,
+        notifications.router,
+        live.router,
+    ):
         app.include_router(router, prefix=API_PREFIX, responses=problems)
 
     app.include_router(portal.router)

@@ -9,9 +9,9 @@ first. Reads use plain deferred transactions so they never wait for writers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, create_engine
+
+from obs_support.server import signals
 
 _BEGIN_OPTION = "obs_support_begin"
 
@@ -29,6 +31,10 @@ class Database:
 
     reader: Engine
     writer: Engine
+    # Called after each commit with the topics the transaction marked (see `signals`).
+    listeners: list[Callable[[frozenset[str]], None]] = field(
+        default_factory=list, compare=False, hash=False
+    )
 
     @property
     def is_sqlite(self) -> bool:
@@ -48,7 +54,12 @@ class Database:
                 session.commit()
             except BaseException:
                 session.rollback()
+                session.info.pop(signals.KEY, None)
                 raise
+            topics = signals.take(session)
+            if topics:
+                for listener in self.listeners:
+                    listener(topics)
 
     def dispose(self) -> None:
         self.reader.dispose()

@@ -8,6 +8,7 @@ import random
 from sqlmodel import Session, select
 
 from obs_support import domain, schemas
+from obs_support.config import ServerSettings
 from obs_support.domain import IncidentType, Priority, Status
 from obs_support.server import secrets
 from obs_support.server.models import ClientAccount, Observatory, Telescope, User
@@ -82,7 +83,7 @@ def exists(session: Session) -> bool:
     return session.exec(select(Observatory).where(Observatory.slug == SLUG)).first() is not None
 
 
-def seed(session: Session, count: int = 30) -> None:
+def seed(session: Session, settings: ServerSettings, count: int = 30) -> None:
     """Create the demo observatory, its people, telescopes and `count` incidents."""
     rng = random.Random(42)
     obs, admin, _ = create_observatory(
@@ -145,7 +146,7 @@ def seed(session: Session, count: int = 30) -> None:
             message=rng.choice(MESSAGES[kind]),
             telescope_id=telescope.id if telescope else None,
         )
-        created = incidents.create(session, client, body)
+        created = incidents.create(session, settings, client, body)
         actor = staff[(i // 3) % len(staff)]  # spread the assignments over the staff
         if i % 3 == 0:
             incidents.update_incident(
@@ -154,6 +155,7 @@ def seed(session: Session, count: int = 30) -> None:
         if i % 5 == 1:
             incidents.comment(
                 session,
+                settings,
                 actor,
                 created.ref,
                 schemas.CommentCreate(
@@ -163,7 +165,11 @@ def seed(session: Session, count: int = 30) -> None:
         for target, reason in _FLOWS[i % len(_FLOWS)]:
             who = client if target is Status.CANCELLED else actor
             incidents.change_status(
-                session, who, created.ref, schemas.StatusChange(status=target, reason=reason)
+                session,
+                settings,
+                who,
+                created.ref,
+                schemas.StatusChange(status=target, reason=reason),
             )
 
 

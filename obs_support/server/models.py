@@ -75,6 +75,10 @@ class User(SQLModel, table=True):
     client_account_id: int | None = Field(default=None, foreign_key="client_account.id", index=True)
     password_hash: str | None = Field(default=None, max_length=255)
     active: bool = Field(default=True)
+    # Kinds of notification this user does not want by e-mail (the in-app one is always kept).
+    email_off: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     created_at: datetime = _ts()
 
 
@@ -230,3 +234,45 @@ class Upload(SQLModel, table=True):
     sha256: str | None = Field(default=None, max_length=64)
     created_at: datetime = _ts()
     expires_at: datetime = _ts()
+
+
+class Outbox(SQLModel, table=True):
+    """An e-mail written in the same transaction as the change it tells about.
+
+    The delivery worker sends pending rows and marks them sent; `message_id` is fixed when the
+    row is written, so a resend after a crash is the same message to every mail client.
+    """
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    observatory_id: int = Field(foreign_key="observatory.id", index=True)
+    user_id: int | None = Field(default=None, foreign_key="user.id")
+    to_addr: str = Field(max_length=254)
+    to_name: str | None = Field(default=None, max_length=200)
+    kind: str = Field(max_length=30)
+    language: str = Field(max_length=2)
+    subject: str = Field(max_length=400)
+    body_text: str
+    body_html: str
+    message_id: str = Field(max_length=200, unique=True)
+    status: str = Field(default="pending", max_length=10)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = _ts()
+    lease_until: datetime | None = _ts_opt()
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _ts()
+    sent_at: datetime | None = _ts_opt()
+
+
+class PasswordReset(SQLModel, table=True):
+    """A single-use password reset link; only its hash is kept."""
+
+    __tablename__ = "password_reset"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    expires_at: datetime = _ts()
+    used_at: datetime | None = _ts_opt()
+    created_at: datetime = _ts()

@@ -1,20 +1,22 @@
-"""What every request can reach: the settings and the database."""
+"""What every request can reach: the settings, the database and the live-stream hub."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from obs_support.config import ServerSettings
 from obs_support.server.db import Database
+from obs_support.server.live import Hub
 
 
 @dataclass(frozen=True)
 class AppState:
     settings: ServerSettings
     db: Database
+    hub: Hub = field(default_factory=Hub)
 
 
 def get_state(request: Request) -> AppState:

@@ -10,6 +10,7 @@ from obs_support import schemas
 from obs_support.server import auth, views
 from obs_support.server.auth import CurrentUser
 from obs_support.server.services import auth as service
+from obs_support.server.services import passwords
 from obs_support.server.services.incidents import observatory_of
 from obs_support.server.state import StateDep
 
@@ -23,12 +24,37 @@ def login(body: schemas.LoginRequest, request: Request, state: StateDep) -> sche
 
 
 @router.post(
+    "/auth/forgot",
+    status_code=202,
+    summary="E-mail a password reset link (answers the same for unknown addresses)",
+)
+def forgot_password(
+    body: schemas.PasswordForgot, request: Request, state: StateDep
+) -> schemas.Accepted:
+    return passwords.forgot(state, auth.ip_key(request), body)
+
+
+@router.post(
+    "/auth/reset",
+    summary="Set a new password with a reset link's token; revokes all other tokens",
+)
+def reset_password(
+    body: schemas.PasswordReset, request: Request, state: StateDep
+) -> schemas.TokenIssued:
+    issued = passwords.reset(state, auth.ip_key(request), body.token, body.password, issue=True)
+    assert issued is not None
+    return issued
+
+
+@router.post(
     "/invitations/accept", summary="Accept an invitation: creates the user, returns a token"
 )
 def accept_invitation(
     body: schemas.InvitationAccept, request: Request, state: StateDep
 ) -> schemas.TokenIssued:
-    return service.accept_invitation(state, auth.ip_key(request), body)
+    _user, issued = service.accept_invitation(state, auth.ip_key(request), body)
+    assert issued is not None
+    return issued
 
 
 @router.get("/me", summary="The caller, with their observatory's branding")

@@ -37,7 +37,12 @@ def create_incident(
     key: idempotency.KeyHeader = None,
 ) -> JSONResponse:
     return idempotency.run(
-        state, user, key, _request(request, body), 201, lambda s: incidents.create(s, user, body)
+        state,
+        user,
+        key,
+        _request(request, body),
+        201,
+        lambda s: incidents.create(s, state.settings, user, body),
     )
 
 
@@ -93,7 +98,7 @@ def bulk_status(
     body: schemas.BulkStatusChange, state: StateDep, user: CurrentUser
 ) -> schemas.BulkResult:
     with state.db.write() as session:
-        return incidents.bulk_status(session, user, body)
+        return incidents.bulk_status(session, state.settings, user, body)
 
 
 @router.get("/{ref}", summary="One incident with its whole history")
@@ -127,7 +132,7 @@ def add_comment(
         key,
         _request(request, body),
         201,
-        lambda s: incidents.comment(s, user, ref, body),
+        lambda s: incidents.comment(s, state.settings, user, ref, body),
     )
 
 
@@ -146,5 +151,5 @@ def change_status(
         key,
         _request(request, body),
         200,
-        lambda s: incidents.change_status(s, user, ref, body),
+        lambda s: incidents.change_status(s, state.settings, user, ref, body),
     )

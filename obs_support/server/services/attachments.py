@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from obs_support import schemas
 from obs_support.domain import EventKind
-from obs_support.server import filekinds, scope, views
+from obs_support.server import filekinds, scope, signals, views
 from obs_support.server.errors import ApiError, invalid, not_found
 from obs_support.server.models import Attachment, Incident, Upload, User
 from obs_support.server.services.incidents import _event, observatory_of
@@ -166,6 +166,7 @@ def finish(
     kind = filekinds.detect(files.head(part, filekinds.SNIFF_BYTES), part)
     files.commit_part(upload.id, digest)
     with state.db.write() as session:
+        signals.serialize_events(session, user.observatory_id)
         current = session.get(Upload, upload.id)
         if current is None:
             raise not_found("upload")

@@ -13,6 +13,8 @@ from sqlmodel import Session, col, select
 from obs_support import domain, schemas
 from obs_support.server import scope, secrets, throttle, views
 from obs_support.server.errors import ApiError, conflict, invalid, not_found
+from obs_support.server.mail import compose
+from obs_support.server.mail.outbox import enqueue
 from obs_support.server.models import ApiToken, Invitation, Observatory, User
 from obs_support.server.state import AppState
 from obs_support.server.types import utcnow
@@ -96,27 +98,60 @@ def create_invitation(
     )
     session.add(inv)
     session.flush()
-    link = f"{state.settings.public_url.rstrip('/')}/invite#{secret}"
+    obs = session.get(Observatory, user.observatory_id)
+    assert obs is not None
+    link = compose.portal_url(state.settings, obs, "invite", secret)
+    letter = compose.invitation(
+        obs,
+        language=body.language or obs.default_language,
+        inviter=user.display_name,
+        link=link,
+        expires=inv.expires_at,
+    )
+    enqueue(
+        session,
+        state.settings,
+        obs,
+        to_addr=inv.email,
+        to_name=None,
+        user_id=None,
+        kind="invitation",
+        letter=letter,
+    )
     return schemas.InvitationIssued(
         **views.invitation_public(inv).model_dump(), token=secret, link=link
     )
 
 
+def pending_invitation(session: Session, secret: str, *, lock: bool = False) -> Invitation | None:
+    """The invitation for `secret` if it can still be accepted, else None."""
+    if not secrets.looks_valid(secret, secrets.INVITE_PREFIX):
+        return None
+    query = select(Invitation).where(Invitation.token_hash == secrets.hash_secret(secret))
+    inv = session.exec(query.with_for_update() if lock else query).first()
+    if inv is None or inv.accepted_at is not None or inv.expires_at <= utcnow():
+        return None
+    return inv
+
+
 def accept_invitation(
-    state: AppState, ip: str, body: schemas.InvitationAccept
-) -> schemas.TokenIssued:
+    state: AppState,
+    ip: str,
+    body: schemas.InvitationAccept,
+    *,
+    observatory_id: int | None = None,
+    issue: bool = True,
+) -> tuple[User, schemas.TokenIssued | None]:
+    """Create the invited user; with `issue`, also a token to log in with.
+
+    `observatory_id` restricts the invitation to one observatory (the portal page's).
+    """
     with state.db.read() as session:
         throttle.check(session, state, {ip: state.settings.ip_max_failures})
     with state.db.write() as session:
-        inv = None
-        if secrets.looks_valid(body.token, secrets.INVITE_PREFIX):
-            inv = session.exec(
-                select(Invitation)
-                .where(Invitation.token_hash == secrets.hash_secret(body.token))
-                .with_for_update()
-            ).first()
+        inv = pending_invitation(session, body.token, lock=True)
         failure: ApiError | None
-        if inv is None or inv.accepted_at is not None or inv.expires_at <= utcnow():
+        if inv is None or observatory_id not in (None, inv.observatory_id):
             failure = _BAD_INVITE
         else:
             taken = session.exec(
@@ -145,7 +180,7 @@ def accept_invitation(
             inv.accepted_at = utcnow()
             session.add(inv)
             session.flush()
-            return issue_token(session, user, "invitation")
+            return user, issue_token(session, user, "invitation") if issue else None
     throttle.record_failure(state, [ip])
     raise failure or _BAD_INVITE
 

@@ -166,6 +166,31 @@ def logo_type(data: bytes) -> str | None:
     return None
 
 
+LOGO_MIN_SIDE, LOGO_MAX_SIDE = 16, 2048
+
+
+def _check_image(data: bytes) -> None:
+    """The logo must decode as an image of a sane size, not just start like one."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise ApiError(
+            415, "unsupported_image", "the logo is not a readable PNG, JPEG or WebP image"
+        ) from None
+    if min(width, height) < LOGO_MIN_SIDE or max(width, height) > LOGO_MAX_SIDE:
+        raise invalid(
+            "body",
+            f"the logo must be between {LOGO_MIN_SIDE} and {LOGO_MAX_SIDE} pixels on each side",
+            code="bad_logo_size",
+        )
+
+
 def set_logo(session: Session, user: User, data: bytes) -> schemas.ObservatoryPublic:
     scope.require_admin(user, "change the observatory's logo")
     if not data:
@@ -175,6 +200,7 @@ def set_logo(session: Session, user: User, data: bytes) -> schemas.ObservatoryPu
     content_type = logo_type(data)
     if content_type is None:
         raise ApiError(415, "unsupported_image", "the logo must be a PNG, JPEG or WebP image")
+    _check_image(data)
     obs = session.get(Observatory, user.observatory_id)
     assert obs is not None
     obs.logo, obs.logo_content_type = data, content_type

@@ -17,19 +17,20 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from obs_support import domain, schemas
+from obs_support.config import ServerSettings
 from obs_support.domain import EventKind, Status
-from obs_support.server import scope, views
+from obs_support.server import scope, signals, views
 from obs_support.server.errors import ApiError, forbidden, invalid
 from obs_support.server.models import (
     Event,
     Incident,
     IncidentCount,
-    Notification,
     Observatory,
     Telescope,
     User,
 )
 from obs_support.server.services import listing
+from obs_support.server.services import notifications as notify
 
 
 def observatory_of(session: Session, user: User) -> Observatory:
@@ -65,6 +66,7 @@ def _event(
     assert incident.id is not None and actor.id is not None
     ev = Event(incident_id=incident.id, kind=kind.value, actor_id=actor.id, **values)
     session.add(ev)
+    signals.mark(session, signals.EVENTS)
     incident.updated_at = ev.created_at
     session.add(incident)
     session.flush()
@@ -90,7 +92,10 @@ def _resolve_telescope(
     return found.id
 
 
-def create(session: Session, user: User, body: schemas.IncidentCreate) -> schemas.IncidentDetail:
+def create(
+    session: Session, settings: ServerSettings, user: User, body: schemas.IncidentCreate
+) -> schemas.IncidentDetail:
+    signals.serialize_events(session, user.observatory_id)
     obs = observatory_of(session, user)
     if scope.is_staff(user):
         if body.client_account_id is None:
@@ -132,7 +137,7 @@ def create(session: Session, user: User, body: schemas.IncidentCreate) -> schema
     )
     session.add(incident)
     session.flush()
-    _event(
+    created = _event(
         session,
         incident,
         user,
@@ -141,6 +146,7 @@ def create(session: Session, user: User, body: schemas.IncidentCreate) -> schema
     )
     _event(session, incident, user, EventKind.COMMENT, body=body.message, source=body.source.value)
     adjust_counts(session, obs.id, Counter({(account_id, Status.OPEN.value): 1}))
+    notify.incident_created(session, settings, obs, incident, user, created, body.message)
     return detail(session, user, obs, incident)
 
 
@@ -241,8 +247,9 @@ def counts(session: Session, user: User) -> schemas.StatusCounts:
 
 
 def comment(
-    session: Session, user: User, ref: str, body: schemas.CommentCreate
+    session: Session, settings: ServerSettings, user: User, ref: str, body: schemas.CommentCreate
 ) -> schemas.EventPublic:
+    signals.serialize_events(session, user.observatory_id)
     obs = observatory_of(session, user)
     incident = scope.get_incident(session, user, ref, slug=obs.slug, lock=True)
     if body.internal:
@@ -256,30 +263,18 @@ def comment(
         internal=body.internal,
         source=body.source.value,
     )
+    notify.comment_added(session, settings, obs, incident, user, ev)
     return views.events_public(session, [ev])[0]
 
 
-def _notify_status(session: Session, incident: Incident, actor: User, ev: Event) -> None:
-    """One in-app notification per affected user: the client account's members and the assignee."""
-    members = session.exec(
-        select(User.id).where(
-            User.client_account_id == incident.client_account_id,
-            col(User.active).is_(True),
-        )
-    ).all()
-    recipients = {m for m in members if m is not None} | (
-        {incident.assignee_id} if incident.assignee_id else set()
-    )
-    recipients.discard(actor.id)
-    for user_id in sorted(recipients):
-        assert incident.id is not None and ev.id is not None
-        session.add(
-            Notification(user_id=user_id, incident_id=incident.id, event_id=ev.id, kind=ev.kind)
-        )
-
-
 def _apply_status(
-    session: Session, user: User, incident: Incident, target: Status, reason: str | None
+    session: Session,
+    settings: ServerSettings,
+    obs: Observatory,
+    user: User,
+    incident: Incident,
+    target: Status,
+    reason: str | None,
 ) -> Event:
     old = incident.status
     incident.status = target.value
@@ -290,7 +285,7 @@ def _apply_status(
         EventKind.STATUS_CHANGED,
         data={"from": old, "to": target.value, "reason": (reason or "").strip() or None},
     )
-    _notify_status(session, incident, user, ev)
+    notify.status_changed(session, settings, obs, incident, user, ev)
     adjust_counts(
         session,
         incident.observatory_id,
@@ -302,17 +297,21 @@ def _apply_status(
 
 
 def change_status(
-    session: Session, user: User, ref: str, body: schemas.StatusChange
+    session: Session, settings: ServerSettings, user: User, ref: str, body: schemas.StatusChange
 ) -> schemas.IncidentDetail:
+    signals.serialize_events(session, user.observatory_id)
     obs = observatory_of(session, user)
     incident = scope.get_incident(session, user, ref, slug=obs.slug, lock=True)
     verdict = scope.require_status_change(user, incident, body.status, body.reason)
     if verdict.changed:
-        _apply_status(session, user, incident, body.status, body.reason)
+        _apply_status(session, settings, obs, user, incident, body.status, body.reason)
     return detail(session, user, obs, incident)
 
 
-def bulk_status(session: Session, user: User, body: schemas.BulkStatusChange) -> schemas.BulkResult:
+def bulk_status(
+    session: Session, settings: ServerSettings, user: User, body: schemas.BulkStatusChange
+) -> schemas.BulkResult:
+    signals.serialize_events(session, user.observatory_id)
     obs = observatory_of(session, user)
     results: list[schemas.BulkItemResult] = []
     seen: set[int] = set()
@@ -347,7 +346,7 @@ def bulk_status(session: Session, user: User, body: schemas.BulkStatusChange) ->
             results.append(schemas.BulkItemResult(ref=canonical, result="unchanged"))
         else:
             if not body.dry_run:
-                _apply_status(session, user, incident, body.status, body.reason)
+                _apply_status(session, settings, obs, user, incident, body.status, body.reason)
             results.append(schemas.BulkItemResult(ref=canonical, result="changed"))
     tally = Counter(r.result for r in results)
     return schemas.BulkResult(
@@ -364,6 +363,7 @@ def bulk_status(session: Session, user: User, body: schemas.BulkStatusChange) ->
 def update_incident(
     session: Session, user: User, ref: str, body: schemas.IncidentUpdate
 ) -> schemas.IncidentDetail:
+    signals.serialize_events(session, user.observatory_id)
     obs = observatory_of(session, user)
     incident = scope.get_incident(session, user, ref, slug=obs.slug, lock=True)
     scope.require_staff(user, "change priority, assignee or summary")

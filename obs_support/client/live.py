@@ -1,0 +1,104 @@
+"""Following the server's live stream (Server-Sent Events), reconnecting by itself.
+
+`follow()` yields each event once, in order: after a dropped connection it reconnects with
+`Last-Event-ID`, so the server replays exactly what was missed. Used by `incident watch`
+and the TUI.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from obs_support.client.errors import ClientError, from_response
+from obs_support.client.http import HttpClient
+
+
+@dataclass(frozen=True)
+class Message:
+    """One SSE message: `event` is the kind, `data` the decoded JSON."""
+
+    id: int | None
+    event: str
+    data: Any
+
+
+def parse(lines: Iterator[str]) -> Iterator[Message]:
+    """SSE framing: fields until a blank line; comments (':') are ignored."""
+    event, ident = "message", None
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                try:
+                    payload = json.loads("\n".join(data))
+                except ValueError:
+                    payload = "\n".join(data)
+                yield Message(ident, event, payload)
+            event, data, ident = "message", [], None
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+        elif name == "id" and value.isdigit():
+            ident = int(value)
+
+
+def follow(
+    client: HttpClient,
+    *,
+    incident: str | None = None,
+    last_event_id: int | None = None,
+    on_state: Callable[[str], None] | None = None,
+    max_backoff: float = 15.0,
+) -> Iterator[Message]:
+    """Yield live events for ever (until the caller stops), reconnecting after failures.
+
+    `on_state` hears "connected" and "reconnecting" so a UI can show the link's state.
+    Errors the server states (401 revoked token, 404 incident) end the stream with ClientError.
+    """
+    last = last_event_id
+    delay = 0.5
+    while True:
+        params: dict[str, Any] = {"incident": incident} if incident else {}
+        headers = {"Last-Event-ID": str(last)} if last is not None else {}
+        try:
+            with client.raw.stream(
+                "GET",
+                "/events",
+                params=params,
+                headers=headers,
+                timeout=httpx.Timeout(10.0, read=60.0),
+            ) as response:
+                if response.status_code in (502, 503, 504):
+                    raise httpx.RemoteProtocolError("the server is not ready")
+                if response.status_code != 200:
+                    response.read()
+                    body = response.json() if response.content else None
+                    raise from_response(response.status_code, body, None)
+                if on_state:
+                    on_state("connected")
+                delay = 0.5
+                for message in parse(response.iter_lines()):
+                    if message.event == "end":
+                        raise ClientError("the server ended the live stream: log in again")
+                    if message.id is not None:
+                        last = message.id
+                    if message.event != "ready":
+                        yield message
+        except httpx.TransportError:
+            pass
+        if on_state:
+            on_state("reconnecting")
+        time.sleep(delay)
+        delay = min(delay * 2, max_backoff)

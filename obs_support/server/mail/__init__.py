@@ -1,0 +1,1 @@
+"""Outgoing mail: written to the outbox with the change it tells about, delivered after."""
