@@ -27,11 +27,17 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OBS_SUPPORT_DATABASE_URL", raising=False)
 
 
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[None]:
     """In CI a skip is a failure: nothing may silently not run there."""
-    if IN_CI and call.excinfo is not None and call.excinfo.errisinstance(pytest.skip.Exception):
-        call.excinfo = None
-        raise AssertionError(f"skipped in CI: {item.nodeid}")
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI (CI=true makes skips failures): {reason}"
 
 
 def database_url(kind: str, tmp_root: Path) -> Iterator[str]:

@@ -203,7 +203,7 @@ def incident_link(slug: str, ref: str, request: Request, state: StateDep) -> HTM
         heading=page.t("incident_heading", ref=canonical),
         line=page.t("incident_line"),
         command=f"obs-support incident show {canonical}",
-        more=page.t("portal_tui"),
+        more=None,
     )
 
 
@@ -297,7 +297,7 @@ async def invitation_submit(
         heading=page.t("invite_done_heading"),
         line=page.t("invite_done_line"),
         command=page.login_command(user.email),
-        more=page.t("portal_tui"),
+        more=None,
     )
 
 
