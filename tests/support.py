@@ -66,7 +66,12 @@ def start_server(database_url: str, data_dir: Path, **overrides: Any) -> Iterato
     settings = server_settings(database_url, data_dir, **overrides)
     db = connect(database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     config = uvicorn.Config(
-        create_app(settings, db), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        create_app(settings, db),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

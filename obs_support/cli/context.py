@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -127,6 +128,19 @@ class ErrorHandlingGroup(TyperGroup):
         except (KeyboardInterrupt, typer.Abort):  # Ctrl-C, also at a prompt
             stderr.print("interrupted; nothing more was sent", markup=False)
             raise typer.Exit(130) from None
+        except (typer.Exit, click.exceptions.ClickException, click.exceptions.Exit):
+            raise
+        except Exception as exc:
+            # A bug of ours must still not show a user a traceback: one line, and --debug.
+            if isinstance(ctx.obj, State) and ctx.obj.debug:
+                raise
+            stderr.print(
+                f"error: unexpected {type(exc).__name__}: {exc} "
+                "(this is a bug; run again with --debug for details)",
+                markup=False,
+                emoji=False,
+            )
+            raise typer.Exit(1) from None
         finally:
             if isinstance(ctx.obj, State):
                 ctx.obj.close()

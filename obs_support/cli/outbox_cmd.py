@@ -43,7 +43,10 @@ def outbox(
         if retry or retry_failed:
             with db.write() as session:
                 queued = admin.retry_failed(session, retry or None)
-            stderr.print(f"{queued} failed message(s) queued again; the server sends them now")
+            stderr.print(
+                f"{queued} failed message(s) queued again; "
+                "the running server sends them within a few seconds"
+            )
             return
         with db.read() as session:
             tally = admin.counts(session)

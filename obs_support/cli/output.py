@@ -19,16 +19,26 @@ class _LazyConsole:
         self._options = options
         self._console: Console | None = None
 
-    def __getattr__(self, name: str) -> Any:
+    @property
+    def real(self) -> Console:
+        """The console itself, for APIs that need the object (rich's Live, `with console`)."""
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(**self._options)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
 
 
-stderr = cast("Console", _LazyConsole(stderr=True, highlight=False, soft_wrap=True))
+_stderr = _LazyConsole(stderr=True, highlight=False, soft_wrap=True)
+stderr = cast("Console", _stderr)
 stdout = cast("Console", _LazyConsole(highlight=False))
+
+
+def stderr_console() -> Console:
+    return _stderr.real
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

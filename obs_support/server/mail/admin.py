@@ -10,6 +10,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from obs_support.config import ServerSettings
+from obs_support.server import signals
 from obs_support.server.models import Outbox
 from obs_support.server.types import utcnow
 
@@ -77,4 +78,5 @@ def retry_failed(session: Session, ids: list[int] | None) -> int:
     result = session.execute(
         query.values(status="pending", attempts=0, next_attempt_at=utcnow(), lease_until=None)
     )
+    signals.mark(session, signals.MAIL)  # on PostgreSQL, running servers wake at commit
     return int(result.rowcount)  # type: ignore[attr-defined]

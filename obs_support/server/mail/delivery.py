@@ -35,7 +35,7 @@ log = logging.getLogger("obs_support.mail")
 
 LEASE = timedelta(seconds=60)
 MAX_DELAY_SECONDS = 900.0
-IDLE_SECONDS = 30.0
+IDLE_SECONDS = 5.0  # also how soon mail queued by another process (SQLite) goes out
 BATCH = 50
 
 
