@@ -19,7 +19,12 @@ The rules, as the product promises them:
   telescopes and themselves; staff-only actions on objects a client can see answer 403, on
   objects it cannot see (another account's, any invitation, any other user) 404; creating
   something staff-only answers 403 whatever the body names;
-- a user lists and revokes only their own API tokens.
+- a user lists and revokes only their own API tokens, and reads, marks read and configures
+  only their own notifications: marking someone else's notification read marks nothing,
+  exactly like marking an id that does not exist;
+- every authenticated user may follow the live stream (`/events`) of their own scope;
+  following one incident outside it answers 404, like a missing incident;
+- logging in, accepting an invitation and resetting a forgotten password need no credential.
 
 The world (two observatories with their people, accounts, telescopes, incidents, a pending
 invitation and a logo each) is built once per module and database; operations that change
@@ -40,17 +45,16 @@ import httpx
 import pytest
 
 from obs_support.server.secrets import new_secret
-from tests.support import PASSWORD, Api, LiveServer, Tenant, User, make_tenant
+from tests.support import PASSWORD, Api, LiveServer, Tenant, User, make_tenant, png_bytes
 
 Role = Literal["admin", "staff", "client"]
 Need = Literal["anyone", "staff", "admin"]
-Kind = Literal["incident", "telescope", "account", "user", "invitation", "token"]
+Kind = Literal["incident", "telescope", "account", "user", "invitation", "token", "notification"]
 Key = str | int
 Json = dict[str, Any]
 
 MISSING_ID = 2_000_000_000  # a valid id (below 2**31) that no table will reach in a test run
 MISSING_NUMBER = 999_999_999
-PNG = b"\x89PNG\r\n\x1a\n"  # the signature is what the server recognises a PNG by
 PNG_TYPE = {"Content-Type": "image/png"}
 FINAL = ("done", "cancelled")
 NEEDS: dict[Need, tuple[Role, ...]] = {
@@ -98,13 +102,13 @@ AUTHENTICATED = tuple(a for a in ACTORS if a.credential == "valid")
 @dataclass(frozen=True)
 class Target:
     """An object an operation acts on. Every object lives in the home observatory, except the
-    caller's own user and tokens (`mine`) and the collections (`kind` None)."""
+    caller's own user, tokens and notifications (`mine`) and the collections (`kind` None)."""
 
     name: str
     kind: Kind | None = None
     account: Literal["A", "B"] | None = None
     status: str = "open"  # incidents only
-    mine: bool = False  # the caller's own user or token
+    mine: bool = False  # the caller's own user, token or notification
 
 
 NOTHING = Target("collection")
@@ -121,14 +125,16 @@ SELF = Target("self", "user", mine=True)
 INVITATION = Target("invitation", "invitation")
 OWN_TOKEN = Target("own_token", "token", mine=True)
 OTHER_USERS_TOKEN = Target("other_users_token", "token")
+OWN_NOTIFICATION = Target("own_notification", "notification", mine=True)
+OTHER_USERS_NOTIFICATION = Target("other_users_notification", "notification")
 
 
 def sees(actor: Actor, target: Target) -> bool:
     """Whether `target` is inside the caller's scope."""
     if target.kind is None or target.mine:
         return True
-    if target.kind == "token":
-        return False  # another user's token: only its owner may see it, admins included
+    if target.kind in ("token", "notification"):
+        return False  # another user's: only its owner may see it, admins included
     if actor.observatory != "home":
         return False
     if actor.is_staff:
@@ -174,6 +180,8 @@ class Op:
     transition: tuple[str, bool] | None = None  # (to status, with a reason)
     bulk: bool = False  # one ref through /incidents/bulk-status: judge the item's result
     upload: Callable[[Call], bytes] | None = None  # a raw PNG body instead of JSON
+    query: Body | None = None  # query parameters
+    stream: bool = False  # a live stream (text/event-stream): judged by how it opens
 
     @property
     def name(self) -> str:
@@ -537,6 +545,35 @@ OPERATIONS: tuple[Op, ...] = (
         ok=204,
         fresh=True,
     ),
+    # notifications: everyone has their own, and only those
+    Op("list_notifications", "GET", "/notifications"),
+    *_for_each(
+        (OWN_NOTIFICATION, OTHER_USERS_NOTIFICATION),
+        "mark_read",
+        "POST",
+        "/notifications/read",
+        body=lambda c: {"ids": [c.key]},
+        fresh=True,
+        hidden=lambda a: 200,  # marks nothing: the same answer as for an id that does not exist
+    ),
+    Op("mark_all_read", "POST", "/notifications/read", body=lambda c: {"all": True}),
+    Op("read_notification_settings", "GET", "/notifications/settings"),
+    Op(
+        "update_notification_settings",
+        "PATCH",
+        "/notifications/settings",
+        body=lambda c: {"email": {"new_incident": True}},  # the default: changes nothing
+    ),
+    # the live stream
+    Op("follow_events", "GET", "/events", stream=True),
+    *_for_each(
+        (INCIDENT_A, INCIDENT_B),
+        "follow_events_of",
+        "GET",
+        "/events",
+        query=lambda c: {"incident": c.key},
+        stream=True,
+    ),
 )
 
 
@@ -616,6 +653,10 @@ class World:
                 owner = me if target.mine else self.bystander
                 issued = self.as_(owner).ok("POST", "/tokens", json={"name": "spare"})
                 return int(issued["token_info"]["id"])
+            case "notification" if target.mine and actor.name in self.users:
+                return self.new_notification(me, self.tenant(actor))
+            case "notification":
+                return self.new_notification(self.bystander, self.home)
         raise AssertionError(target)
 
     def missing_key(self, target: Target) -> Key:
@@ -636,6 +677,21 @@ class World:
         if target.status != "open":
             admin.ok("POST", f"/incidents/{ref}/status", json={"status": target.status})
         return ref
+
+    def new_notification(self, owner: User, tenant: Tenant) -> int:
+        """A new unread notification of `owner`'s: a staff reply on their account's incident
+        for a client, a client's new incident for staff."""
+        if owner.role == "client":
+            body = {**_new_incident_body(), "client_account_id": owner.account_id}
+            ref = self.as_(tenant.admin).ok("POST", "/incidents", json=body, expect=201)["ref"]
+            reply = {"body": "We are on our way."}
+            self.as_(tenant.staff).ok("POST", f"/incidents/{ref}/comments", json=reply, expect=201)
+        else:
+            filed = _new_incident_body()
+            ref = self.as_(tenant.client).ok("POST", "/incidents", json=filed, expect=201)["ref"]
+        newest = self.as_(owner).ok("GET", "/notifications", params={"limit": 1})["items"][0]
+        assert newest["incident"] == ref and newest["read_at"] is None, newest
+        return int(newest["id"])
 
     def invite(self, role: str, account: int | None = None, by: User | None = None) -> Json:
         """A pending invitation, sent by `by` (home's admin unless said otherwise)."""
@@ -663,9 +719,33 @@ class World:
     def send(self, actor: Actor, op: Op, key: Key) -> httpx.Response:
         call = Call(self, actor, op.target, key)
         path, client = op.path.format(key=key), self.caller(actor).http
+        params = op.query(call) if op.query else None
+        if op.stream:
+            return _stream_opening(client, path, params)
         if op.upload is not None:
             return client.request(op.method, path, content=op.upload(call), headers=PNG_TYPE)
-        return client.request(op.method, path, json=op.body(call) if op.body else None)
+        return client.request(
+            op.method, path, json=op.body(call) if op.body else None, params=params
+        )
+
+
+def _stream_opening(client: httpx.Client, path: str, params: Json | None) -> httpx.Response:
+    """Open a live stream and keep what judges it: the status and headers, and the problem
+    body or the first message (`ready`); then hang up."""
+    with client.stream("GET", path, params=params, timeout=httpx.Timeout(10.0)) as response:
+        if response.status_code == 200:
+            lines = []
+            for line in response.iter_lines():
+                if not line:
+                    break
+                lines.append(line)
+            content = "\n".join(lines).encode() + b"\n\n"
+        else:
+            content = response.read()
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "transfer-encoding"}
+    return httpx.Response(
+        response.status_code, headers=headers, content=content, request=response.request
+    )
 
 
 def _plant(world: World, tenant: Tenant) -> dict[str, str]:
@@ -691,7 +771,7 @@ def _plant(world: World, tenant: Tenant) -> dict[str, str]:
     staff.ok("POST", f"/incidents/{ref}/status", json={"status": "done"})
     refs[INCIDENT_A_DONE.name] = ref
     world.invite("client", tenant.account_b, by=tenant.admin)  # one pending, in each observatory
-    logo = world.logos[tenant.slug] = PNG + f"logo of {tenant.slug}".encode()
+    logo = world.logos[tenant.slug] = png_bytes(note=f"logo of {tenant.slug}")  # must decode
     world.as_(tenant.admin).ok("PUT", "/observatory/logo", content=logo, headers=PNG_TYPE)
     return refs
 
@@ -790,6 +870,9 @@ def test_access(world: World, actor: Actor, op: Op) -> None:
         assert body.get("code") == code, f"{where}: {response.text}"
     if actor.role == "client" and response.is_success and body and "events" in body:
         assert [e for e in body["events"] if e["internal"]] == [], f"{where}: {response.text}"
+    if op.stream and response.status_code == 200:
+        assert response.headers["content-type"].startswith("text/event-stream"), where
+        assert "event: ready" in response.text, f"{where}: {response.text}"
     if actor.credential == "valid" and not sees(actor, op.target):
         missing = world.missing_key(op.target)
         baseline = world.send(actor, op, missing)
@@ -808,7 +891,13 @@ def test_the_matrix_covers_every_route(world: World) -> None:
         for path, item in spec["paths"].items()
         for method in item
     }
-    public = {("POST", "/auth/login"), ("POST", "/invitations/accept")}
+    # Need no credential; test_public_routes_answer_everyone_alike covers forgot and reset.
+    public = {
+        ("POST", "/auth/login"),
+        ("POST", "/invitations/accept"),
+        ("POST", "/auth/forgot"),
+        ("POST", "/auth/reset"),
+    }
     # Routes keyed by an attachment or an upload (two ids, or an id only the uploader holds)
     # have their scope tested case by case in tests/test_attachments.py
     # (test_attachments_and_uploads_stay_within_their_scope: other accounts, observatories
@@ -976,6 +1065,105 @@ def test_tokens_are_listed_only_to_their_owner(world: World) -> None:
         assert seen[name].isdisjoint(bystanders), name
         for other in names[i + 1 :]:
             assert seen[name].isdisjoint(seen[other]), (name, other)
+
+
+@pytest.mark.parametrize("actor", _actor_ids())
+def test_notifications_belong_to_their_owner(world: World, actor: Actor) -> None:
+    """Only the caller's own notifications are listed, marked read (one by one or all) and
+    configured; another user's stay as they were."""
+    caller, me, tenant = world.caller(actor), world.users[actor.name], world.tenant(actor)
+    mine = world.new_notification(me, tenant)
+    theirs = world.new_notification(world.bystander, world.home)
+    bystander = world.as_(world.bystander)
+
+    def unread(api: Api, notification: int) -> bool:
+        items = api.ok("GET", "/notifications", params={"limit": 200})["items"]
+        found = [n for n in items if n["id"] == notification]
+        assert len(found) == 1, notification
+        return bool(found[0]["read_at"] is None)
+
+    listed = {n["id"] for n in caller.ok("GET", "/notifications", params={"limit": 200})["items"]}
+    their_list = {
+        n["id"] for n in bystander.ok("GET", "/notifications", params={"limit": 200})["items"]
+    }
+    assert mine in listed and theirs not in listed
+    assert listed.isdisjoint(their_list)
+
+    assert caller.ok("POST", "/notifications/read", json={"ids": [theirs]})["marked"] == 0
+    assert caller.ok("POST", "/notifications/read", json={"ids": [theirs, mine]})["marked"] == 1
+    assert not unread(caller, mine)
+    world.new_notification(me, tenant)
+    assert caller.ok("POST", "/notifications/read", json={"all": True})["unread"] == 0
+    assert unread(bystander, theirs)
+
+    before = bystander.ok("GET", "/notifications/settings")
+    changed = caller.ok(
+        "PATCH", "/notifications/settings", json={"email": {"status_changed": False}}
+    )
+    try:
+        assert changed["email"]["status_changed"] is False
+        assert bystander.ok("GET", "/notifications/settings") == before
+    finally:
+        caller.ok("PATCH", "/notifications/settings", json={"email": {"status_changed": True}})
+
+
+def _replay(api: Api, params: Json, until: int) -> tuple[int, list[int], str]:
+    """Follow the live stream with `params` and gather event ids up to `until`: the status,
+    the ids, and the whole text read (or the problem body)."""
+    ids: list[int] = []
+    text = ""
+    with api.http.stream("GET", "/events", params=params, timeout=httpx.Timeout(10.0)) as stream:
+        if stream.status_code != 200:
+            return stream.status_code, [], stream.read().decode()
+        event, ident = "", 0
+        for line in stream.iter_lines():
+            text += line + "\n"
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("id: "):
+                ident = int(line.removeprefix("id: "))
+            elif not line and event and event != "ready":
+                ids.append(ident)
+                if ident >= until:
+                    break
+    return 200, ids, text
+
+
+@pytest.mark.parametrize("actor", _actor_ids())
+def test_the_live_stream_replays_only_what_the_caller_may_read(world: World, actor: Actor) -> None:
+    caller = world.caller(actor)
+    ref = world.new_incident(INCIDENT_A)
+    staff = world.as_(world.home.staff)
+    secret = f"w{uuid.uuid4().hex[:12]}"
+    staff.ok("POST", f"/incidents/{ref}/comments", json={"body": secret, "internal": True})
+    last = staff.ok("POST", f"/incidents/{ref}/comments", json={"body": "Done"}, expect=201)["id"]
+    status, ids, text = _replay(caller, {"incident": ref, "last_event_id": 0}, last)
+    if not sees(actor, INCIDENT_A):
+        missing = f"{world.home.slug}-{MISSING_NUMBER}"
+        assert (status, text) == _replay(caller, {"incident": missing}, last)[::2]
+        assert status == 404
+        return
+    assert status == 200, text
+    assert ids == [e["id"] for e in caller.ok("GET", f"/incidents/{ref}")["events"]]
+    assert (secret in text) == actor.is_staff
+
+
+def test_public_routes_answer_everyone_alike(world: World) -> None:
+    """Asking for a reset link and using one need no credential, and whatever credential
+    comes along changes nothing: the same answer for a known and an unknown address."""
+    known = {"email": world.home.client.email, "observatory": world.home.slug}
+    unknown = {
+        "email": f"nobody-{uuid.uuid4().hex[:8]}@example.org",
+        "observatory": world.home.slug,
+    }
+    bogus = {"token": f"obsrst_{uuid.uuid4().hex}", "password": PASSWORD}
+    for actor in ACTORS:
+        caller = world.caller(actor)
+        asked = [caller.post("/auth/forgot", json=body) for body in (known, unknown)]
+        assert [r.status_code for r in asked] == [202, 202], actor.name
+        assert asked[0].json() == asked[1].json(), actor.name
+        reset = caller.post("/auth/reset", json=bogus)
+        assert (reset.status_code, reset.json()["code"]) == (401, "invalid_reset"), actor.name
 
 
 # --- references to the other observatory, in bodies and filters, look like missing ids ------

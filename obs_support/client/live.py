@@ -28,6 +28,28 @@ class Message:
     data: Any
 
 
+def lines_of(chunks: Iterator[str]) -> Iterator[str]:
+    """Split a text stream into lines the way SSE does: at CR, LF or CRLF only.
+
+    (`str.splitlines` and httpx's `iter_lines` also split at U+2028, U+0085 and others,
+    which may appear inside an event's JSON.)
+    """
+    pending = ""
+    for chunk in chunks:
+        pending += chunk
+        while True:
+            cut = min((i for i in (pending.find("\r"), pending.find("\n")) if i >= 0), default=-1)
+            if cut < 0 or (pending[cut] == "\r" and cut == len(pending) - 1):
+                break  # no line end yet, or a CR that may be the first half of CRLF
+            line, rest = pending[:cut], pending[cut + 1 :]
+            if pending[cut] == "\r" and rest.startswith("\n"):
+                rest = rest[1:]
+            yield line
+            pending = rest
+    if pending:
+        yield pending
+
+
 def parse(lines: Iterator[str]) -> Iterator[Message]:
     """SSE framing: fields until a blank line; comments (':') are ignored."""
     event, ident = "message", None
@@ -89,7 +111,7 @@ def follow(
                 if on_state:
                     on_state("connected")
                 delay = 0.5
-                for message in parse(response.iter_lines()):
+                for message in parse(lines_of(response.iter_text())):
                     if message.event == "end":
                         raise ClientError("the server ended the live stream: log in again")
                     if message.id is not None:

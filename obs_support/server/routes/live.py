@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -30,6 +31,7 @@ from obs_support.server.state import AppState, StateDep
 router = APIRouter(tags=["live"])
 
 BATCH = 200
+MAX_ID = 2**31 - 1  # ids are 32-bit on every database
 
 
 def _position(state: AppState, user: User, incident_id: int | None) -> int:
@@ -98,12 +100,12 @@ async def stream(
     state: StateDep,
     user: CurrentUser,
     incident: Annotated[str | None, Query(max_length=40, description="Only this incident")] = None,
-    last_event_id: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    last_event_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     last_event_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=24)] = None,
 ) -> StreamingResponse:
     if last_event_id is None and last_event_header:
         text = last_event_header.strip()
-        if not (text.isascii() and text.isdigit()):
+        if not (text.isascii() and text.isdigit() and int(text) <= MAX_ID):
             raise invalid("Last-Event-ID", "must be an event id from this stream")
         last_event_id = int(text)
     incident_id = await run_in_threadpool(_incident_id, state, user, incident)
@@ -115,6 +117,8 @@ async def stream(
 
     async def messages() -> AsyncIterator[str]:
         after = start
+        checked = time.monotonic()
+        keepalive = state.settings.live_keepalive_seconds
         state.hub.subscribers += 1
         try:
             ready = json.dumps({"last_event_id": after})
@@ -125,18 +129,19 @@ async def stream(
                 for item in items:
                     yield _message(item)
                     after = item.id
-                if len(items) == BATCH:
-                    continue
-                try:
-                    await asyncio.wait_for(
-                        wake.wait(), timeout=state.settings.live_keepalive_seconds
-                    )
-                except TimeoutError:
-                    try:  # a revoked token or a deactivated user ends the stream
+                if time.monotonic() - checked >= keepalive:
+                    # A revoked token or a deactivated user ends the stream, however busy.
+                    checked = time.monotonic()
+                    try:
                         await run_in_threadpool(authenticate, state, request)
                     except ApiError:
                         yield 'event: end\ndata: {"reason": "unauthenticated"}\n\n'
                         return
+                if len(items) == BATCH:
+                    continue
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=keepalive)
+                except TimeoutError:
                     yield ": keepalive\n\n"
         finally:
             state.hub.subscribers -= 1
