@@ -66,7 +66,10 @@ class ServerSettings(BaseSettings):
         description="The sender address of outgoing mail (the observatory's name is shown).",
     )
     mail_max_attempts: int = Field(
-        default=12, ge=1, description="Delivery attempts before a message is marked failed."
+        default=200,
+        ge=1,
+        description="Delivery attempts before a message is marked failed (with retries every "
+        "15 minutes at most, the default keeps trying for about two days).",
     )
     mail_retry_seconds: float = Field(
         default=5.0,

@@ -71,6 +71,7 @@ class NotifyKind(enum.StrEnum):
     CLIENT_REPLY = "client_reply"  # staff: a client wrote on an incident they follow
     STAFF_REPLY = "staff_reply"  # clients: the observatory answered
     STATUS_CHANGED = "status_changed"  # clients (and the assignee): the status moved
+    ASSIGNED = "assigned"  # staff: an incident was given to them
 
 
 class CommentSource(enum.StrEnum):
@@ -100,6 +101,7 @@ LABELS: dict[enum.Enum, dict[Language, str]] = {
     NotifyKind.CLIENT_REPLY: {"es": "Respuesta del cliente", "en": "Client reply"},
     NotifyKind.STAFF_REPLY: {"es": "Respuesta del observatorio", "en": "Observatory reply"},
     NotifyKind.STATUS_CHANGED: {"es": "Cambio de estado", "en": "Status change"},
+    NotifyKind.ASSIGNED: {"es": "Asignada a ti", "en": "Assigned to you"},
 }
 
 

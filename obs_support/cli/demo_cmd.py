@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from obs_support.cli.output import stderr
@@ -9,11 +11,20 @@ from obs_support.cli.server_cmd import _migrate, _settings, serve
 
 
 def demo(
+    ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
     seed_only: bool = typer.Option(False, "--seed-only", help="Create the demo data and exit."),
+    tui: bool = typer.Option(
+        True,
+        "--tui/--no-tui",
+        help="On a terminal, open the TUI as the demo staff member (the server stops with it).",
+    ),
 ) -> None:
     """Start the server with a demo observatory (created on first run, reused after).
+
+    On a terminal it also opens the TUI, logged in as the demo staff member; without one (or
+    with --no-tui) it only serves, until Ctrl-C.
 
     Example: obs-support demo --port 8000
     """
@@ -34,5 +45,53 @@ def demo(
         db.dispose()
     url = f"http://{host}:{port}"
     stderr.print(data.describe(url))
-    if not seed_only:
+    if seed_only:
+        return
+    if tui and sys.stdin.isatty() and sys.stdout.isatty():
+        _serve_with_tui(ctx, host, port, url, data.STAFF_EMAIL, data.PASSWORD)
+    else:
         serve(host, port)
+
+
+def _serve_with_tui(
+    ctx: typer.Context, host: str, port: int, url: str, email: str, password: str
+) -> None:
+    """The server in a background thread, the TUI in front; quitting the TUI stops both."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from obs_support.cli.context import state
+    from obs_support.client.api import ObsClient
+    from obs_support.server.app import create_app
+    from obs_support.tui.app import ObsSupportApp
+
+    settings = _settings()
+    settings.public_url = url
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            stderr.print(f"error: the demo server could not start on {url}", markup=False)
+            raise typer.Exit(1)
+        time.sleep(0.05)
+    try:
+        with ObsClient(url) as anonymous:
+            token = anonymous.login(email, password, token_name="demo tui").token  # noqa: S106
+        client = ObsClient(url, token)
+        ObsSupportApp(client, state(ctx).t).run()
+        client.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -153,9 +153,12 @@ def invite(
     email: str = typer.Argument(..., help="Who to invite."),
     role: str = typer.Option("client", "--role", help="client, staff or admin."),
     account: str | None = typer.Option(None, "--account", help="For clients: their account."),
+    language: str | None = typer.Option(
+        None, "--language", help="es or en: the e-mail's language (default: the observatory's)."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Invite someone by e-mail (staff); prints the link to send them.
+    """Invite someone: the server e-mails them a link; it is printed here too.
 
     Example: obs-support invite laura@example.org --role client --account "Agrupación Astronómica"
     """
@@ -165,7 +168,13 @@ def invite(
     client = st.client()
     account_id = _account_id(client, account) if account else None
     issued = client.invite(
-        _model(schemas.InvitationCreate, email=email, role=role, client_account_id=account_id)
+        _model(
+            schemas.InvitationCreate,
+            email=email,
+            role=role,
+            client_account_id=account_id,
+            language=language,
+        )
     )
     if as_json:
         print_json(issued)

@@ -57,8 +57,10 @@ _MESSAGES: dict[str, dict[Language, str]] = {
     },
     "dry": {"es": " (simulación: nada se ha guardado)", "en": " (dry run: nothing was saved)"},
     "invited": {
-        "es": "Invitación para {email} ({role}). Envíale este enlace:",
-        "en": "Invitation for {email} ({role}). Send them this link:",
+        "es": "Invitación para {email} ({role}) enviada por correo. El enlace, por si hace "
+        "falta darlo en mano:",
+        "en": "Invitation for {email} ({role}) sent by e-mail. The link, should you need to "
+        "hand it over yourself:",
     },
     "revoked": {"es": "Token {id} revocado.", "en": "Token {id} revoked."},
     "deactivated": {
@@ -126,6 +128,65 @@ _MESSAGES: dict[str, dict[Language, str]] = {
     "reconnecting": {
         "es": "conexión perdida; reconectando…",
         "en": "connection lost; reconnecting…",
+    },
+    "transcribing": {"es": "Transcribiendo…", "en": "Transcribing…"},
+    "record_hint": {
+        "es": "Enter o Ctrl-C para terminar",
+        "en": "Enter or Ctrl-C to stop",
+    },
+    "recording_saved": {
+        "es": "Grabación de {seconds} s guardada en {path}",
+        "en": "Recorded {seconds} s, kept in {path}",
+    },
+    "transcript_is": {"es": "Transcripción:", "en": "Transcript:"},
+    "accept_edit_discard": {
+        "es": "[a]ceptar, [e]ditar o [d]escartar",
+        "en": "[a]ccept, [e]dit or [d]iscard",
+    },
+    "discarded": {
+        "es": "Descartado: no se ha enviado nada (la grabación sigue en {path}).",
+        "en": "Discarded: nothing was sent (the recording is still in {path}).",
+    },
+    "nothing_heard": {
+        "es": "no se ha entendido ninguna palabra; no se envía nada (la grabación está en {path})",
+        "en": "no words were heard; nothing is sent (the recording is in {path})",
+    },
+    "brand_accent": {"es": "color", "en": "accent"},
+    "brand_logo": {"es": "logotipo", "en": "logo"},
+    "brand_contact": {"es": "contacto", "en": "contact"},
+    "brand_language": {"es": "idioma", "en": "language"},
+    "tui_search": {
+        "es": "Buscar en resúmenes y comentarios (Enter)…",
+        "en": "Search summaries and comments (Enter)…",
+    },
+    "view_all": {"es": "Todas", "en": "All"},
+    "view_mine": {"es": "Mías", "en": "Mine"},
+    "view_unassigned": {"es": "Sin asignar", "en": "Unassigned"},
+    "view_high": {"es": "Prioridad alta", "en": "High priority"},
+    "view_blocked": {"es": "Bloqueadas", "en": "Blocked"},
+    "tui_new": {"es": "Incidencia nueva", "en": "New incident"},
+    "tui_reply": {"es": "Responder", "en": "Reply"},
+    "tui_note": {"es": "Nota interna", "en": "Internal note"},
+    "tui_send": {"es": "Enviar (Ctrl-S)", "en": "Send (Ctrl-S)"},
+    "tui_cancel": {"es": "Cancelar (Esc)", "en": "Cancel (Esc)"},
+    "tui_status": {"es": "Cambiar el estado", "en": "Change the status"},
+    "tui_reason": {"es": "Motivo (obligatorio)", "en": "Reason (required)"},
+    "tui_priority": {"es": "Prioridad", "en": "Priority"},
+    "tui_assign": {"es": "Asignar a", "en": "Assign to"},
+    "tui_me": {"es": "A mí", "en": "Me"},
+    "tui_saved": {"es": "{ref} guardada.", "en": "{ref} saved."},
+    "tui_staff_only": {"es": "Solo el personal puede hacerlo.", "en": "Only staff can do that."},
+    "tui_no_transitions": {
+        "es": "No hay cambios de estado posibles.",
+        "en": "No status change is possible.",
+    },
+    "tui_help": {
+        "es": "Cola: ↑↓ moverse · Enter abrir · / buscar · 1-5 vistas (todas, mías, sin asignar, "
+        "alta, bloqueadas) · F5 recargar · q salir\nIncidencia: r responder · n nota interna · "
+        "s estado · a asignar · p prioridad · Esc volver",
+        "en": "Queue: ↑↓ move · Enter open · / search · 1-5 views (all, mine, unassigned, high, "
+        "blocked) · F5 reload · q quit\nIncident: r reply · n internal note · s status · "
+        "a assign · p priority · Esc back",
     },
     "branding_saved": {"es": "Imagen del observatorio guardada.", "en": "Branding saved."},
     "reset_sent": {

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from obs_support.cli import values
+from obs_support.cli import values, voice
 from obs_support.cli.attach_cmd import check_files, send_files
 from obs_support.cli.context import State, die, print_json, say, state
 from obs_support.cli.editor import edit_text
@@ -61,6 +61,26 @@ def _read_message(
     if not text.strip():
         die(st.t("empty_message"))
     return text.strip("\n")
+
+
+def _message_or_voice(
+    st: State,
+    client: ObsClient,
+    spoken: voice.VoiceOptions,
+    files: list[Path],
+    message: str | None,
+    message_file: str | None,
+    dash: str | None,
+    hint: str,
+) -> tuple[str, str, list[Path]]:
+    """(text, source, files): typed as before, or dictated with its recording attached."""
+    if not spoken.active:
+        return _read_message(st, message, message_file, dash, hint), "text", files
+    if any(x is not None for x in (message, message_file, dash)):
+        die("give the text either typed (--message, -F, '-') or spoken (--record, --audio)", code=2)
+    names = [t.name for t in client.telescopes()]
+    text, recording = voice.capture(st, spoken, names)
+    return text, "voice", [*files, *check_files([recording])]
 
 
 def _model(cls: type[schemas.Request], **fields: Any) -> Any:
@@ -116,9 +136,17 @@ def create(
     message_file: str | None = MessageFileOpt,
     dash: str | None = StdinArg,
     attach: list[Path] = AttachOpt,
+    record: bool = voice.RecordOpt,
+    audio: Path | None = voice.AudioFileOpt,
+    device: str | None = voice.DeviceOpt,
+    max_seconds: float | None = voice.MaxSecondsOpt,
+    stop_on_silence: float | None = voice.SilenceOpt,
+    model: str | None = voice.ModelOpt,
+    language: str | None = voice.LanguageOpt,
+    yes: bool = voice.YesOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """File a new incident; prints its reference.
+    """File a new incident; prints its reference. --record dictates it instead of typing.
 
     Example: obs-support incident create --type reparación --priority alta -m "No hace GOTO"
     """
@@ -130,12 +158,18 @@ def create(
     client = st.client()
     account_id = _account_id(client, account) if account else None
     files = check_files(attach)
-    text = _read_message(st, message, message_file, dash)
+    spoken = voice.VoiceOptions(
+        record, audio, device, max_seconds, stop_on_silence, model, language, yes
+    )
+    text, source, files = _message_or_voice(
+        st, client, spoken, files, message, message_file, dash, "editor_hint"
+    )
     body = _model(
         schemas.IncidentCreate,
         type=kind,
         priority=prio,
         message=text,
+        source=source,
         summary=summary,
         telescope=telescope,
         client_account_id=account_id,
@@ -259,9 +293,17 @@ def comment(
     dash: str | None = StdinArg,
     internal: bool = typer.Option(False, "--internal", help="Staff: a note clients never see."),
     attach: list[Path] = AttachOpt,
+    record: bool = voice.RecordOpt,
+    audio: Path | None = voice.AudioFileOpt,
+    device: str | None = voice.DeviceOpt,
+    max_seconds: float | None = voice.MaxSecondsOpt,
+    stop_on_silence: float | None = voice.SilenceOpt,
+    model: str | None = voice.ModelOpt,
+    language: str | None = voice.LanguageOpt,
+    yes: bool = voice.YesOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Add a comment (or, for staff, an internal note).
+    """Add a comment (or, for staff, an internal note); --record to dictate it.
 
     Example: echo "Sigue fallando tras reiniciar" | obs-support incident comment TEIDE-42 -
     """
@@ -270,8 +312,17 @@ def comment(
     st = state(ctx)
     client = st.client()
     files = check_files(attach)
-    text = _read_message(st, message, message_file, dash, hint="editor_hint_comment")
-    event = client.comment(ref, _model(schemas.CommentCreate, body=text, internal=internal))
+    spoken = voice.VoiceOptions(
+        record, audio, device, max_seconds, stop_on_silence, model, language, yes
+    )
+    if spoken.active:
+        client.incident(ref)  # an unknown incident is refused before anyone talks
+    text, source, files = _message_or_voice(
+        st, client, spoken, files, message, message_file, dash, "editor_hint_comment"
+    )
+    event = client.comment(
+        ref, _model(schemas.CommentCreate, body=text, internal=internal, source=source)
+    )
     if files:
         # The files follow the comment in the timeline, as a message with attachments.
         send_files(st, ref, files, quiet=as_json)

@@ -7,6 +7,7 @@ import typer
 from obs_support import __version__
 from obs_support.cli import (
     attach_cmd,
+    audio_cmd,
     auth_cmd,
     demo_cmd,
     directory_cmd,
@@ -15,6 +16,7 @@ from obs_support.cli import (
     observatory_cmd,
     outbox_cmd,
     server_cmd,
+    tui_cmd,
     watch_cmd,
 )
 from obs_support.cli.context import ErrorHandlingGroup, state
@@ -43,8 +45,10 @@ app.add_typer(directory_cmd.token_app, name="token")
 app.add_typer(directory_cmd.user_app, name="user")
 app.add_typer(notify_cmd.app, name="notifications")
 app.add_typer(observatory_cmd.app, name="observatory")
+app.add_typer(audio_cmd.app, name="audio")
 app.add_typer(server_cmd.app, name="server")
 app.command("demo")(demo_cmd.demo)
+app.command("tui")(tui_cmd.tui)
 
 
 def _version(value: bool) -> None:

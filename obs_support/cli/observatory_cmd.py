@@ -72,10 +72,14 @@ def branding(
     if as_json:
         print_json(result)
         return
+    t = st.t
     say(f"{result.name} ({result.slug})")
-    say(f"  accent:   {result.accent_color}")
-    say(f"  logo:     {'yes' if result.has_logo else 'no'}")
-    say(f"  contact:  {result.support_email or '—'}")
-    say(f"  language: {result.default_language}")
+    for key, value in (
+        ("brand_accent", result.accent_color),
+        ("brand_logo", t("yes" if result.has_logo else "no")),
+        ("brand_contact", result.support_email or "—"),
+        ("brand_language", result.default_language),
+    ):
+        say(f"  {t(key) + ':':<10} {value}")
     if changes or data is not None:
         say(st.t("branding_saved"))

@@ -68,7 +68,7 @@ def gc(
         60, "--grace-minutes", min=0, help="Keep unreferenced files younger than this."
     ),
 ) -> None:
-    """Remove expired uploads, stored files no attachment refers to, and old idempotency keys.
+    """Remove expired uploads, unreferenced files, old idempotency keys, old mail and resets.
 
     Example: obs-support server gc
     """
@@ -78,6 +78,7 @@ def gc(
 
     from obs_support.server import idempotency
     from obs_support.server.db import connect
+    from obs_support.server.mail import admin as mail
     from obs_support.server.services.attachments import gc as collect
     from obs_support.server.state import AppState
 
@@ -86,11 +87,14 @@ def gc(
         state = AppState(settings=settings, db=db)
         removed = collect(state, timedelta(minutes=grace_minutes))
         keys = idempotency.prune(state)
+        with db.write() as session:
+            old = mail.prune(session)
     finally:
         db.dispose()
     stderr.print(
         f"removed {removed['uploads']} expired upload(s), {removed['parts']} stray part file(s), "
-        f"{removed['blobs']} unreferenced file(s), {keys} idempotency key(s) over a week old"
+        f"{removed['blobs']} unreferenced file(s), {keys} idempotency key(s) over a week old, "
+        f"{old['mail']} e-mail(s) sent over a month ago, {old['resets']} dead reset link(s)"
     )
 
 

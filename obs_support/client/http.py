@@ -43,6 +43,7 @@ class HttpClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.base_url = base_url.rstrip("/")
+        self.token = token
         self.retries = retries
         self.backoff = backoff
         self._http = httpx.Client(

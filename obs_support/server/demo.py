@@ -5,13 +5,14 @@ from __future__ import annotations
 import itertools
 import random
 
+from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from obs_support import domain, schemas
 from obs_support.config import ServerSettings
 from obs_support.domain import IncidentType, Priority, Status
 from obs_support.server import secrets
-from obs_support.server.models import ClientAccount, Observatory, Telescope, User
+from obs_support.server.models import ClientAccount, Observatory, Outbox, Telescope, User
 from obs_support.server.services import incidents
 from obs_support.server.services.setup import create_observatory
 
@@ -150,7 +151,7 @@ def seed(session: Session, settings: ServerSettings, count: int = 30) -> None:
         actor = staff[(i // 3) % len(staff)]  # spread the assignments over the staff
         if i % 3 == 0:
             incidents.update_incident(
-                session, actor, created.ref, schemas.IncidentUpdate(assignee_id=actor.id)
+                session, settings, actor, created.ref, schemas.IncidentUpdate(assignee_id=actor.id)
             )
         if i % 5 == 1:
             incidents.comment(
@@ -171,6 +172,9 @@ def seed(session: Session, settings: ServerSettings, count: int = 30) -> None:
                 created.ref,
                 schemas.StatusChange(status=target, reason=reason),
             )
+    # The seeding itself is history, not news: nobody is e-mailed about made-up incidents (the
+    # in-app notifications stay, so the demo shows some).
+    session.execute(delete(Outbox))
 
 
 def describe(public_url: str) -> str:

@@ -39,6 +39,15 @@ TEXTS: dict[str, dict[Language, str]] = {
         "es": "{actor} ha escrito en la incidencia {ref}:",
         "en": "{actor} wrote on incident {ref}:",
     },
+    # assignments
+    "assigned_subject": {
+        "es": "[{ref}] Asignada a ti: {summary}",
+        "en": "[{ref}] Assigned to you: {summary}",
+    },
+    "assigned_line": {
+        "es": "{actor} te ha asignado la incidencia {ref} ({type}, prioridad {priority}):",
+        "en": "{actor} has assigned incident {ref} to you ({type}, priority {priority}):",
+    },
     # new incidents
     "new_subject": {
         "es": "[{ref}] Nueva incidencia ({priority}): {summary}",

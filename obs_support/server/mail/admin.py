@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, or_, update
 from sqlmodel import Session, col, select
 
 from obs_support.config import ServerSettings
 from obs_support.server import signals
-from obs_support.server.models import Outbox
+from obs_support.server.models import Outbox, PasswordReset
 from obs_support.server.types import utcnow
 
 STATUSES = ("pending", "failed", "sent")
@@ -80,3 +80,25 @@ def retry_failed(session: Session, ids: list[int] | None) -> int:
     )
     signals.mark(session, signals.MAIL)  # on PostgreSQL, running servers wake at commit
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+SENT_KEPT = timedelta(days=30)
+RESETS_KEPT = timedelta(days=1)
+
+
+def prune(session: Session) -> dict[str, int]:
+    """Forget mail sent over a month ago and reset links dead for a day (for `server gc`)."""
+    now = utcnow()
+    sent = session.execute(
+        delete(Outbox).where(col(Outbox.status) == "sent", col(Outbox.sent_at) < now - SENT_KEPT)
+    )
+    resets = session.execute(
+        delete(PasswordReset).where(
+            or_(col(PasswordReset.used_at).is_not(None), col(PasswordReset.expires_at) < now),
+            col(PasswordReset.created_at) < now - RESETS_KEPT,
+        )
+    )
+    return {
+        "mail": int(sent.rowcount),  # type: ignore[attr-defined]
+        "resets": int(resets.rowcount),  # type: ignore[attr-defined]
+    }

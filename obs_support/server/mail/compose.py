@@ -141,6 +141,33 @@ def new_incident(
     )
 
 
+def assigned(
+    settings: ServerSettings,
+    obs: Observatory,
+    incident: Incident,
+    *,
+    language: str,
+    name: str,
+    actor: str,
+) -> Letter:
+    lang = _lang(language)
+    ref, action, footer = _incident_parts(settings, obs, incident, lang)
+    priority = domain.label(Priority(incident.priority), lang)
+    kind = domain.label(domain.IncidentType(incident.type), lang)
+    subject = t("assigned_subject", lang, ref=ref, summary=incident.summary)
+    line = t("assigned_line", lang, actor=actor, ref=ref, type=kind, priority=priority)
+    return _letter(
+        obs,
+        lang,
+        subject,
+        name,
+        paragraphs=[line],
+        quote=incident.summary,
+        action=action,
+        footer=footer,
+    )
+
+
 def invitation(
     obs: Observatory, *, language: str, inviter: str, link: str, expires: datetime
 ) -> Letter:

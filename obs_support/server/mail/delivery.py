@@ -78,6 +78,9 @@ class Mailer:
                 except Exception:  # the database is away: keep the worker alive and retry
                     log.exception("mail delivery pass failed")
                     delay = 5.0
+                finally:
+                    # Mail servers drop idle connections: hold one only while a batch lasts.
+                    transport.close()
                 self._wake.wait(timeout=delay)
         finally:
             transport.close()

@@ -1,8 +1,9 @@
 """Writing mail into the outbox (inside the caller's transaction) and building the message.
 
-The message is rendered when the row is written, so what is sent is what was true at the
-moment of the change, and every delivery attempt sends the same bytes with the same
-Message-ID.
+The subject and bodies are rendered when the row is written, so what is sent is what was
+true at the moment of the change, and every attempt carries the same Message-ID, subject and
+text. (The sender's display name, reply-to address and logo are the observatory's at sending
+time.)
 """
 
 from __future__ import annotations

@@ -75,9 +75,17 @@ class SmtpTransport:
 
     def send(self, msg: EmailMessage, sender: str, recipient: str, name: str) -> None:
         try:
+            reused = self._smtp is not None
             if self._smtp is None:
                 self._smtp = self._connect()
-            self._smtp.send_message(msg, from_addr=sender, to_addrs=[recipient])
+            try:
+                self._smtp.send_message(msg, from_addr=sender, to_addrs=[recipient])
+            except smtplib.SMTPServerDisconnected:
+                if not reused:
+                    raise
+                # The server closed an idle connection we kept: that is no failure; reconnect.
+                self._smtp = self._connect()
+                self._smtp.send_message(msg, from_addr=sender, to_addrs=[recipient])
         except smtplib.SMTPRecipientsRefused as exc:
             raise PermanentFailure(f"recipient refused: {_first(exc.recipients)}") from None
         except smtplib.SMTPResponseException as exc:

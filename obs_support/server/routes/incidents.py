@@ -112,7 +112,7 @@ def update_incident(
     ref: RefPath, body: schemas.IncidentUpdate, state: StateDep, user: CurrentUser
 ) -> schemas.IncidentDetail:
     with state.db.write() as session:
-        return incidents.update_incident(session, user, ref, body)
+        return incidents.update_incident(session, state.settings, user, ref, body)
 
 
 @router.post(

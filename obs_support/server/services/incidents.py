@@ -361,7 +361,7 @@ def bulk_status(
 
 
 def update_incident(
-    session: Session, user: User, ref: str, body: schemas.IncidentUpdate
+    session: Session, settings: ServerSettings, user: User, ref: str, body: schemas.IncidentUpdate
 ) -> schemas.IncidentDetail:
     signals.serialize_events(session, user.observatory_id)
     obs = observatory_of(session, user)
@@ -400,7 +400,8 @@ def update_incident(
     if new_assignee != incident.assignee_id:
         data = {"from": incident.assignee_id, "to": new_assignee}
         incident.assignee_id = new_assignee
-        _event(session, incident, user, EventKind.ASSIGNED, data=data)
+        ev = _event(session, incident, user, EventKind.ASSIGNED, data=data)
+        notify.assigned(session, settings, obs, incident, user, ev)
     if body.summary is not None and body.summary != incident.summary:
         data_s = {"from": incident.summary, "to": body.summary}
         incident.summary = body.summary

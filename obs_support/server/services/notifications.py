@@ -1,9 +1,13 @@
 """Who is told about what: in-app notifications and e-mails, written with the change itself.
 
 - status changes: every active member of the incident's client account, and the assignee;
+  when a client changed it, the staff who follow the incident too (see below);
 - a public staff reply: the client account's members (internal notes tell nobody);
-- a client's reply: the assignee, or every active staff member while unassigned;
-- a new incident: every active staff member.
+- a client's reply: the staff who follow the incident — its assignee, or every active staff
+  member while it is unassigned (or its assignee is no longer active);
+- a new incident: every active staff member, and — when staff filed it for a client — the
+  client account's members;
+- an assignment: the new assignee.
 The person who acted is never told about their own action. Everyone affected gets the
 in-app notification; the e-mail goes unless they turned that kind off.
 """
@@ -47,14 +51,18 @@ def _account_members(session: Session, incident: Incident) -> list[User]:
 
 
 def _staff(session: Session, incident: Incident) -> list[User]:
-    query = select(User).where(
-        User.observatory_id == incident.observatory_id,
-        col(User.role).in_(STAFF_ROLES),
-        col(User.active).is_(True),
+    """The staff who follow an incident: its assignee, or all of them while nobody is."""
+    everyone = list(
+        session.exec(
+            select(User).where(
+                User.observatory_id == incident.observatory_id,
+                col(User.role).in_(STAFF_ROLES),
+                col(User.active).is_(True),
+            )
+        ).all()
     )
-    if incident.assignee_id is not None:
-        query = query.where(User.id == incident.assignee_id)
-    return list(session.exec(query).all())
+    assignee = [u for u in everyone if u.id == incident.assignee_id]
+    return assignee or everyone
 
 
 def _tell(
@@ -104,10 +112,12 @@ def status_changed(
 ) -> None:
     data = event.data or {}
     people = _account_members(session, incident)
-    if incident.assignee_id is not None:
-        assignee = session.get(User, incident.assignee_id)
+    if domain.Role(actor.role).is_staff:
+        assignee = session.get(User, incident.assignee_id) if incident.assignee_id else None
         if assignee is not None and assignee.active:
             people.append(assignee)
+    else:
+        people += _staff(session, incident)
 
     def letter(person: User) -> Letter:
         return compose.status_changed(
@@ -179,7 +189,34 @@ def incident_created(
         )
 
     people = _staff(session, incident)
+    if domain.Role(actor.role).is_staff:  # filed for a client: the client hears of it too
+        people += _account_members(session, incident)
     _tell(session, settings, obs, incident, event, actor, NotifyKind.NEW_INCIDENT, people, letter)
+
+
+def assigned(
+    session: Session,
+    settings: ServerSettings,
+    obs: Observatory,
+    incident: Incident,
+    actor: User,
+    event: Event,
+) -> None:
+    assignee = session.get(User, incident.assignee_id) if incident.assignee_id else None
+    if assignee is None or not assignee.active:
+        return
+
+    def letter(person: User) -> Letter:
+        return compose.assigned(
+            settings,
+            obs,
+            incident,
+            language=person.language,
+            name=person.display_name,
+            actor=actor.display_name,
+        )
+
+    _tell(session, settings, obs, incident, event, actor, NotifyKind.ASSIGNED, [assignee], letter)
 
 
 # --- reading them ---------------------------------------------------------------------------

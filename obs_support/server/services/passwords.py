@@ -24,6 +24,7 @@ from obs_support.server.types import utcnow
 
 RESET_PREFIX = "obsrst_"
 VALID_FOR = timedelta(hours=1)
+RESETS_PER_WINDOW = 5
 ASKED = "if the address has an account here, a reset link is on its way; it is valid one hour"
 BAD_RESET = ApiError(
     401, "invalid_reset", "this reset link is not valid: it may have expired or been used"
@@ -32,7 +33,11 @@ BAD_RESET = ApiError(
 
 def forgot(state: AppState, ip: str, body: schemas.PasswordForgot) -> schemas.Accepted:
     """Send a reset link if the e-mail belongs to an active user; answer the same either way."""
-    keys = {f"forgot:{ip}": state.settings.ip_max_failures}
+    # Per address, and per recipient: nobody can flood one person with reset e-mails.
+    keys = {
+        f"forgot:{ip}": state.settings.ip_max_failures,
+        f"forgot-to:{(body.observatory or '').upper()}:{body.email.lower()}": RESETS_PER_WINDOW,
+    }
     with state.db.read() as session:
         throttle.check(session, state, keys)
     # Every request counts towards the limit: the answer never says whether it "failed".

@@ -1,0 +1,119 @@
+"""The staff triage app: `obs-support tui`.
+
+All network I/O runs in worker threads; the screens only render what the workers post. A
+worker follows the server's live stream for the whole session (reconnecting by itself) and
+hands each event to the screen on top.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from obs_support import domain, schemas
+from obs_support.cli.i18n import Translator
+from obs_support.client.api import ObsClient
+from obs_support.client.errors import ClientError
+from obs_support.tui.messages import LinkChanged, LiveEventArrived, RequestFailed
+
+
+class ObsSupportApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "obs-support"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(self, client: ObsClient, translator: Translator, *, live: bool = True) -> None:
+        super().__init__()
+        self.client = client
+        self.t = translator
+        self.me: schemas.MePublic
+        self.follow_live = live
+        self.connected = False
+
+    @property
+    def role(self) -> domain.Role:
+        return domain.Role(self.me.role)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role.is_staff
+
+    def on_mount(self) -> None:
+        self.start()
+
+    @work(thread=True, exclusive=True, group="start")
+    def start(self) -> None:
+        try:
+            self.me = self.client.me()
+        except ClientError as exc:
+            self.call_from_thread(self.notify, exc.message, severity="error", timeout=30)
+            return
+        self.call_from_thread(self._brand)
+        if self.follow_live:
+            self.follow()
+
+    def _brand(self) -> None:
+        from obs_support.tui.queue import QueueScreen
+
+        obs = self.me.observatory
+        self.title = obs.name
+        self.sub_title = f"{self.me.display_name} · {self.t.label(self.role)}"
+        self._accent = obs.accent_color  # the observatory's colour, as on its portal
+        self.refresh_css()
+        self.push_screen(QueueScreen())
+
+    def get_css_variables(self) -> dict[str, str]:
+        variables = super().get_css_variables()
+        variables["accent-brand"] = getattr(self, "_accent", "#1f6feb")
+        return variables
+
+    @work(thread=True, exclusive=True, group="live")
+    def follow(self) -> None:
+        """Follow the live stream for as long as the app runs."""
+        from obs_support.client.live import follow
+
+        stream_client = ObsClient(self.client.base_url, self.client.token)
+        try:
+            for message in follow(stream_client, on_state=self._link):
+                if message.event in ("ready", "end"):
+                    continue
+                try:
+                    event = schemas.LiveEvent.model_validate(message.data)
+                except ValueError:
+                    continue
+                self.call_from_thread(self._deliver, event)
+        except ClientError as exc:
+            self.post_message(RequestFailed(exc.message))
+        finally:
+            stream_client.close()
+
+    def _link(self, state: str) -> None:
+        self.post_message(LinkChanged(connected=state == "connected"))
+
+    def _deliver(self, event: schemas.LiveEvent) -> None:
+        self.screen.post_message(LiveEventArrived(event))
+
+    @on(LinkChanged)
+    def link_changed(self, message: LinkChanged) -> None:
+        if message.connected != self.connected:
+            self.connected = message.connected
+            if not message.connected:
+                self.notify(self.t("reconnecting"), severity="warning")
+
+    @on(RequestFailed)
+    def request_failed(self, message: RequestFailed) -> None:
+        self.notify(message.message, severity="error", timeout=8)
+
+    def open_incident(self, ref: str) -> None:
+        from obs_support.tui.incident import IncidentScreen
+
+        self.push_screen(IncidentScreen(ref))
+
+    def action_help(self) -> None:
+        self.notify(self.t("tui_help"), title="obs-support", timeout=12)

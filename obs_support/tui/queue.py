@@ -1,0 +1,215 @@
+"""The queue: every incident in scope, highest priority and oldest first, updated live."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from obs_support import schemas
+from obs_support.client.errors import ClientError
+from obs_support.tui.messages import LiveEventArrived, RequestFailed
+from obs_support.tui.widgets import COLUMNS, STATUS_STYLE, column_labels, queue_row, sort_key
+
+if TYPE_CHECKING:
+    from obs_support.tui.app import ObsSupportApp
+
+PAGE = 100
+# Saved views: key → (label key, API filters)
+VIEWS: dict[str, tuple[str, dict[str, Any]]] = {
+    "all": ("view_all", {}),
+    "mine": ("view_mine", {"assignee": "me"}),
+    "unassigned": ("view_unassigned", {"assignee": "none"}),
+    "high": ("view_high", {"priority": 10}),
+    "blocked": ("view_blocked", {"status": ["blocked"]}),
+}
+
+
+class QueueScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open", show=False),
+        Binding("slash", "search", "Search"),
+        Binding("1", "view('all')", "All"),
+        Binding("2", "view('mine')", "Mine"),
+        Binding("3", "view('unassigned')", "Unassigned"),
+        Binding("4", "view('high')", "High"),
+        Binding("5", "view('blocked')", "Blocked"),
+        Binding("f5", "reload", "Reload"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.incidents: dict[str, schemas.IncidentPublic] = {}
+        self.view = "all"
+        self.query_text = ""
+        self.next_cursor: str | None = None
+        self._fetching = False
+
+    @property
+    def obs(self) -> ObsSupportApp:
+        from obs_support.tui.app import ObsSupportApp
+
+        assert isinstance(self.app, ObsSupportApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="counts")
+        yield Input(placeholder=self.obs.t("tui_search"), id="search")
+        yield DataTable(id="queue", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key, label in zip(COLUMNS, column_labels(self.obs.t), strict=True):
+            table.add_column(label, key=key)
+        table.focus()
+        self.action_reload()
+
+    # --- loading ---------------------------------------------------------------------------
+
+    def _filters(self) -> dict[str, Any]:
+        params = dict(VIEWS[self.view][1])
+        if self.query_text:
+            params["q"] = self.query_text
+        return params
+
+    def action_reload(self) -> None:
+        self.incidents.clear()
+        self.query_one(DataTable).clear()
+        self.next_cursor = None
+        self.load_page(None)
+        self.load_counts()
+
+    @work(thread=True, group="queue")
+    def load_page(self, cursor: str | None) -> None:
+        self._fetching = True
+        try:
+            page = self.obs.client.list_incidents(
+                **self._filters(), cursor=cursor, limit=PAGE, sort="priority"
+            )
+        except ClientError as exc:
+            self.post_message(RequestFailed(exc.message))
+            return
+        finally:
+            self._fetching = False
+        self.app.call_from_thread(self._add_page, page)
+
+    def _add_page(self, page: schemas.IncidentPage) -> None:
+        for incident in page.items:
+            self._upsert(incident, resort=False)
+        self._resort()
+        self.next_cursor = page.next_cursor
+        self.sub_title = self.obs.t(VIEWS[self.view][0])
+
+    @work(thread=True, exclusive=True, group="counts")
+    def load_counts(self) -> None:
+        try:
+            counts = self.obs.client.counts()
+        except ClientError as exc:
+            self.post_message(RequestFailed(exc.message))
+            return
+        self.app.call_from_thread(self._show_counts, counts)
+
+    def _show_counts(self, counts: schemas.StatusCounts) -> None:
+        t = self.obs.t
+        parts: list[Text | str] = []
+        for status, n in counts.counts.items():
+            parts += [
+                Text(f" {t.status(status.value)} ", style=STATUS_STYLE[status.value]),
+                f"{n}  ",
+            ]
+        parts.append(Text(f"Σ {counts.total}", style="bold"))
+        self.query_one("#counts", Static).update(Text.assemble(*parts))
+
+    # --- rows ------------------------------------------------------------------------------
+
+    def _upsert(self, incident: schemas.IncidentPublic, *, resort: bool = True) -> None:
+        table = self.query_one(DataTable)
+        cells = queue_row(self.obs.t, incident)
+        if incident.ref in self.incidents:
+            for key, value in zip(COLUMNS, cells, strict=True):
+                table.update_cell(incident.ref, key, value)
+        else:
+            table.add_row(*cells, key=incident.ref)
+        self.incidents[incident.ref] = incident
+        if resort:
+            self._resort()
+
+    def _resort(self) -> None:
+        table = self.query_one(DataTable)
+        table.sort("ref", key=lambda ref: sort_key(self.incidents[ref.plain]))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        table = event.data_table
+        near_end = event.cursor_row >= table.row_count - 10
+        if near_end and self.next_cursor and not self._fetching:
+            cursor, self.next_cursor = self.next_cursor, None
+            self.load_page(cursor)
+
+    @on(LiveEventArrived)
+    def live(self, message: LiveEventArrived) -> None:
+        incident = message.event.incident
+        if self._matches(incident):
+            self._upsert(incident)
+            table = self.query_one(DataTable)
+            if message.event.kind.value == "created":
+                self.notify(f"{incident.ref}: {incident.summary}", title=self.obs.t("tui_new"))
+            # A short highlight: move nothing, but flash the row's reference.
+            table.update_cell(incident.ref, "ref", Text(incident.ref, style="bold reverse"))
+            self.set_timer(2.0, lambda: self._unflash(incident.ref))
+        self.load_counts()
+
+    def _unflash(self, ref: str) -> None:
+        if ref in self.incidents:
+            self.query_one(DataTable).update_cell(ref, "ref", Text(ref, style="bold"))
+
+    def _matches(self, incident: schemas.IncidentPublic) -> bool:
+        """Whether a live change belongs in the current view (the server decides on reload)."""
+        f = VIEWS[self.view][1]
+        if "status" in f and incident.status.value not in f["status"]:
+            return False
+        if "priority" in f and incident.priority != f["priority"]:
+            return False
+        if f.get("assignee") == "none" and incident.assignee is not None:
+            return False
+        if f.get("assignee") == "me" and (
+            incident.assignee is None or incident.assignee.id != self.obs.me.id
+        ):
+            return False
+        if self.query_text and self.query_text.casefold() not in incident.summary.casefold():
+            return incident.ref in self.incidents
+        return True
+
+    # --- actions ---------------------------------------------------------------------------
+
+    def action_view(self, name: str) -> None:
+        self.view = name
+        self.action_reload()
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    @on(Input.Submitted, "#search")
+    def search(self, event: Input.Submitted) -> None:
+        self.query_text = event.value.strip()
+        self.query_one(DataTable).focus()
+        self.action_reload()
+
+    def action_open(self) -> None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return
+        ref = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        if ref:
+            self.obs.open_incident(ref)
+
+    @on(DataTable.RowSelected)
+    def selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.obs.open_incident(event.row_key.value)

@@ -1,0 +1,91 @@
+"""Small pieces shared by the screens: rows of the queue, lines of the timeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from obs_support import schemas
+from obs_support.cli.i18n import Translator
+from obs_support.tui.text import literal
+
+PRIORITY_STYLE = {10: "bold red", 5: "yellow", 0: "dim"}
+STATUS_STYLE = {
+    "open": "bold cyan",
+    "in_progress": "bold blue",
+    "blocked": "bold magenta",
+    "done": "green",
+    "cancelled": "dim",
+}
+COLUMNS = (
+    "ref",
+    "priority",
+    "type",
+    "status",
+    "telescope",
+    "client",
+    "summary",
+    "assignee",
+    "updated",
+)
+
+
+def column_labels(t: Translator) -> list[str]:
+    return [
+        t("col_ref"),
+        t("col_priority"),
+        t("col_type"),
+        t("col_status"),
+        t("col_telescope"),
+        t("col_account"),
+        t("col_summary"),
+        t("col_assignee"),
+        t("col_updated"),
+    ]
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def queue_row(t: Translator, i: schemas.IncidentPublic) -> list[RenderableType]:
+    return [
+        Text(i.ref, style="bold"),
+        Text(t.priority(i.priority), style=PRIORITY_STYLE.get(i.priority, "")),
+        Text(t.type(i.type.value)),
+        Text(t.status(i.status.value), style=STATUS_STYLE.get(i.status.value, "")),
+        literal(_fit(i.telescope.name, 18) if i.telescope else "—"),
+        literal(_fit(i.client_account.name, 24)),
+        literal(_fit(i.summary, 44)),
+        literal(
+            _fit(i.assignee.display_name, 18) if i.assignee else "—", "" if i.assignee else "dim"
+        ),
+        Text(t.age(i.updated_at), style="dim"),
+    ]
+
+
+def sort_key(i: schemas.IncidentPublic) -> tuple[int, datetime]:
+    """The queue's order: highest priority first, then oldest first."""
+    return (-i.priority, i.created_at)
+
+
+def timeline_entry(t: Translator, e: schemas.EventPublic, names: dict[int, str]) -> RenderableType:
+    from obs_support.cli.render import event_line
+
+    line, body = event_line(t, e, names)
+    # event_line builds Text objects from user strings; make them visible-safe too.
+    head = literal(line.plain)
+    head.stylize("dim", 0, 16)
+    if e.internal:
+        head = Text.assemble(Text(f" {t('ev_internal')} ", style="black on yellow"), " ", head)
+    elif e.source == "voice":
+        head = Text.assemble(Text(" ♪ ", style="black on cyan"), " ", head)
+    if body is None:
+        return head
+    return Group(head, Text.assemble("    ", literal(body.plain, multiline=True)))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
