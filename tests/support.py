@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -23,6 +22,7 @@ from obs_support.server.db import Database, connect
 from obs_support.server.migrate import upgrade
 from obs_support.server.models import ClientAccount, Telescope
 from obs_support.server.models import User as UserRow
+from obs_support.server.runner import Server, config
 from obs_support.server.services.auth import issue_token
 from obs_support.server.services.setup import create_observatory
 
@@ -65,15 +65,9 @@ def start_server(database_url: str, data_dir: Path, **overrides: Any) -> Iterato
     overrides.setdefault("public_url", f"http://127.0.0.1:{port}")
     settings = server_settings(database_url, data_dir, **overrides)
     db = connect(database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    config = uvicorn.Config(
-        create_app(settings, db),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        timeout_graceful_shutdown=2,
+    server = Server(
+        config(create_app(settings, db), "127.0.0.1", port, log_level="warning", lifespan="on")
     )
-    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

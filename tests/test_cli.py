@@ -67,8 +67,12 @@ def test_a_newcomers_whole_path(tmp_path: Path, cli: Cli) -> None:
             "club astronómico",
         )
         assert invited.code == 0, invited.err
-        link = invited.out.strip().splitlines()[-1]
-        assert "/invite/obsinv_" in link
+        said, link = invited.out.strip().splitlines()
+        assert said == (
+            "Invitation for ana@club.example (Client) sent by e-mail. "
+            "The link, should you need to hand it over yourself:"
+        )
+        assert link.startswith(f"{live.url}/o/roque/invite/obsinv_")
         accepted = cli(
             "accept-invite", link, "--name", "Ana Pérez", "--password-stdin", input=PASSWORD + "\n"
         )

@@ -2,8 +2,9 @@
 
 `notifications` (list, mark read, e-mail settings), `incident watch` (a real subprocess that
 follows the live stream, stopped with Ctrl-C, across a server restart), `observatory
-branding`, `login --forgot`, `server outbox` (reads the database directly) and the old form
-of invitation links. Every wait has a deadline; no command may print a traceback.
+branding`, `login --forgot`, `server outbox` and `server gc` (they read the database
+directly), `invite` (the server e-mails the link) and the old form of invitation links.
+Every wait has a deadline; no command may print a traceback.
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from obs_support import schemas
-from obs_support.server.db import Database
-from obs_support.server.models import Outbox
+from obs_support.server.db import Database, connect
+from obs_support.server.models import Outbox, PasswordReset
 from tests import support
 from tests.cli_support import Cli, Run, cli_env
 from tests.support import (
@@ -53,7 +56,8 @@ T = TypeVar("T")
 
 WAIT = 15.0  # the longest any single wait here may take before the test fails
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-KINDS = ("new_incident", "client_reply", "staff_reply", "status_changed")
+KINDS = ("new_incident", "client_reply", "staff_reply", "status_changed", "assigned")
+VALID = timedelta(hours=1)  # how long a reset link lasts (services/passwords.py)
 
 
 # --- running the command ----------------------------------------------------------------------
@@ -269,7 +273,15 @@ def test_notification_settings_change_what_comes_by_email(
     assert re.search(r"^status_changed\s+Status change\s+no\s*$", table.out, re.M), table.out
     assert re.search(r"^staff_reply\s+Observatory reply\s+yes\s*$", table.out, re.M), table.out
     assert re.search(r"^new_incident\s+New incident\s+no\s*$", table.out, re.M), table.out
+    assert re.search(r"^assigned\s+Assigned to you\s+yes\s*$", table.out, re.M), table.out
     wanted["email"]["status_changed"] = False
+    assert api.as_(tenant.staff).ok("GET", "/notifications/settings") == wanted
+
+    spanish = cli("--lang", "es", "notifications", "settings", "--email-off", "Asignada a ti")
+    assert spanish.code == 0, spanish.err
+    assert spanish.out.splitlines()[-1] == "Preferencias guardadas."
+    assert re.search(r"^assigned\s+Asignada a ti\s+no\s*$", spanish.out, re.M), spanish.out
+    wanted["email"]["assigned"] = False
     assert api.as_(tenant.staff).ok("GET", "/notifications/settings") == wanted
 
     for bad in ("sms", ""):
@@ -291,6 +303,15 @@ def test_notification_settings_change_what_comes_by_email(
         len(outbox_rows(server.db, user_id=tenant.admin.id, kind="new_incident"))
         == admin_before + 1
     )
+
+    # an assignment: in the app, and (turned off) not by e-mail
+    assigned_before = len(outbox_rows(server.db, user_id=tenant.staff.id, kind="assigned"))
+    api.as_(tenant.admin).ok("PATCH", f"/incidents/{ref}", json={"assignee_id": tenant.staff.id})
+    newest = cli("notifications", "--json").json()["items"][0]
+    assert (newest["kind"], newest["incident"]) == ("assigned", ref)
+    assert len(outbox_rows(server.db, user_id=tenant.staff.id, kind="assigned")) == assigned_before
+    listed = cli("notifications")
+    assert any("Assigned to you" in row and ref in row for row in listed.out.splitlines())
 
 
 # --- incident watch: a real process ------------------------------------------------------------
@@ -612,6 +633,27 @@ def test_branding_by_the_admin_and_nothing_half_done(
     picture = png_bytes(64, 48, note=uuid.uuid4().hex)
     logo.write_bytes(picture)
     name = "Observatorio [bold]Nuevo[/bold]"
+
+    # Before any change: the labels in the reader's language, no logo, no contact yet.
+    fresh = cli(*admin)
+    assert fresh.code == 0, fresh.err
+    assert fresh.out.splitlines() == [
+        f"Observatory {tenant.slug} ({tenant.slug})",
+        "  accent:    #1f6feb",
+        "  logo:      no",
+        "  contact:   —",
+        "  language:  es",
+    ]
+    fresco = cli("--lang", "es", *admin)
+    assert fresco.code == 0, fresco.err
+    assert fresco.out.splitlines() == [
+        f"Observatory {tenant.slug} ({tenant.slug})",
+        "  color:     #1f6feb",
+        "  logotipo:  no",
+        "  contacto:  —",
+        "  idioma:    es",
+    ]
+
     done = cli(
         *admin,
         "--name",
@@ -648,13 +690,28 @@ def test_branding_by_the_admin_and_nothing_half_done(
     assert people.code == 0, people.err
     assert people.out.splitlines() == [
         f"{name} ({tenant.slug})",
-        f"  accent:   {shown['accent_color']}",
-        "  logo:     yes",
-        "  contact:  soporte@nuevo.example",
-        "  language: en",
+        f"  accent:    {shown['accent_color']}",
+        "  logo:      yes",
+        "  contact:   soporte@nuevo.example",
+        "  language:  en",
+    ]
+    gente = cli(*admin, LANG="es_ES.UTF-8")  # the language follows the locale too
+    assert gente.code == 0, gente.err
+    assert gente.out.splitlines() == [
+        f"{name} ({tenant.slug})",
+        f"  color:     {shown['accent_color']}",
+        "  logotipo:  sí",
+        "  contacto:  soporte@nuevo.example",
+        "  idioma:    en",
     ]
     saved = cli(*admin, "--support-email", "otro@nuevo.example")
-    assert saved.out.splitlines()[-1] == "Branding saved."
+    assert saved.out.splitlines()[1:] == [
+        f"  accent:    {shown['accent_color']}",
+        "  logo:      yes",
+        "  contact:   otro@nuevo.example",
+        "  language:  en",
+        "Branding saved.",
+    ]
     shown = api.as_(tenant.client).ok("GET", "/observatory")
     assert shown["support_email"] == "otro@nuevo.example"
 
@@ -881,6 +938,182 @@ def test_outbox_shows_failed_mail_and_sends_it_again(
         "server outbox --retry says 'the server sends them now', but the running server on "
         "PostgreSQL did not deliver the retried mail within 5 s (only once other mail woke it)"
     )
+
+
+def _aged(
+    database: str, outbox: dict[int, dict[str, Any]], resets: dict[int, dict[str, Any]]
+) -> None:
+    """Set columns of outbox and password-reset rows straight in the database."""
+    db = connect(database)
+    try:
+        with db.write() as session:
+            for row_id, values in outbox.items():
+                session.execute(update(Outbox).where(col(Outbox.id) == row_id).values(**values))
+            for row_id, values in resets.items():
+                session.execute(
+                    update(PasswordReset).where(col(PasswordReset.id) == row_id).values(**values)
+                )
+    finally:
+        db.dispose()
+
+
+def _reset_ids(db: Database) -> list[int]:
+    with db.read() as session:
+        return [
+            r.id or 0 for r in session.exec(select(PasswordReset).order_by(col(PasswordReset.id)))
+        ]
+
+
+@BOTH
+def test_gc_forgets_mail_sent_over_a_month_ago_and_dead_reset_links(
+    cli: CheckedCli, database: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    with start_server(database, data) as live, Api(live.url) as api:
+        tenant = make_tenant(live, api)
+        tenant.incident(api)  # new_incident mail to the admin and the staff member
+        for who in (tenant.client, tenant.staff, tenant.admin):
+            body = {"email": who.email, "observatory": tenant.slug}
+            api.ok("POST", "/auth/forgot", json=body, expect=202)
+
+        def all_sent() -> list[Outbox]:
+            rows = outbox_rows(live.db)
+            return rows if len(rows) == 5 and all(r.status == "sent" for r in rows) else []
+
+        wait_for(all_sent, "five messages to be delivered")
+    closed = free_port()  # mail that cannot go out stays pending
+    with (
+        start_server(database, data, smtp_url=f"smtp://127.0.0.1:{closed}") as down,
+        Api(down.url) as api,
+    ):
+        body = {"email": tenant.client_b.email, "observatory": tenant.slug}
+        api.ok("POST", "/auth/forgot", json=body, expect=202)
+        rows = outbox_rows(down.db)
+        resets = _reset_ids(down.db)
+    assert [r.kind for r in rows] == ["new_incident"] * 2 + ["password_reset"] * 4
+    assert [r.status for r in rows[-1:]] == ["pending"]
+    assert len(resets) == 4
+
+    now = datetime.now(UTC)
+    day = timedelta(days=1)
+    old_sent, month_sent, recent_sent, old_failed, other_sent, old_pending = (
+        r.id or 0 for r in rows
+    )
+    dead_reset, used_reset, recently_dead, live_reset = resets
+    _aged(
+        database,
+        outbox={
+            old_sent: {"created_at": now - 31 * day, "sent_at": now - 31 * day},
+            month_sent: {"created_at": now - 29 * day, "sent_at": now - 29 * day},
+            old_failed: {"status": "failed", "sent_at": None, "created_at": now - 90 * day},
+            old_pending: {"created_at": now - 90 * day, "next_attempt_at": now - 90 * day},
+        },
+        resets={
+            dead_reset: {"created_at": now - 2 * day, "expires_at": now - 2 * day + VALID},
+            used_reset: {
+                "created_at": now - 2 * day,
+                "expires_at": now - 2 * day + VALID,
+                "used_at": now - 2 * day,
+            },
+            recently_dead: {"created_at": now - 2 * VALID, "expires_at": now - VALID},
+        },
+    )
+
+    env = {"OBS_SUPPORT_DATABASE_URL": database, "OBS_SUPPORT_DATA_DIR": str(data)}
+    first = cli("server", "gc", **env)
+    assert first.code == 0, first.err
+    assert " ".join(first.err.split()) == (
+        "removed 0 expired upload(s), 0 stray part file(s), 0 unreferenced file(s), "
+        "0 idempotency key(s) over a week old, 1 e-mail(s) sent over a month ago, "
+        "2 dead reset link(s)"
+    )
+    db = connect(database)
+    try:
+        kept = {r.id or 0: r.status for r in outbox_rows(db)}
+        assert kept == {
+            month_sent: "sent",
+            recent_sent: "sent",
+            old_failed: "failed",
+            other_sent: "sent",
+            old_pending: "pending",
+        }
+        assert _reset_ids(db) == [recently_dead, live_reset]
+    finally:
+        db.dispose()
+    listed = outbox_cli(cli, database, data, "--json")
+    assert sorted(json.loads(line)["id"] for line in listed.out.splitlines()) == sorted(kept)
+
+    again = cli("server", "gc", **env)
+    assert again.code == 0, again.err
+    assert " ".join(again.err.split()).endswith(
+        ", 0 e-mail(s) sent over a month ago, 0 dead reset link(s)"
+    )
+
+
+# --- invite: the server sends the link ---------------------------------------------------------
+
+
+def invitation_mail(server: LiveServer, address: str) -> email.message.EmailMessage:
+    """The invitation delivered to `address` as an .eml file (waits for it)."""
+
+    def delivered() -> Path | None:
+        rows = outbox_rows(server.db, to_addr=address, kind="invitation", status="sent")
+        if not rows:
+            return None
+        path = server.settings.mail_dir / f"{rows[-1].id:08d}-invitation.eml"
+        return path if path.exists() else None
+
+    path = wait_for(delivered, f"the invitation to {address}")
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    return message
+
+
+def test_invite_says_the_mail_went_and_writes_it_in_the_language_asked_for(
+    cli: CheckedCli, server: LiveServer, api: Api, tenant: Tenant
+) -> None:
+    cli.login(server, tenant.admin.token)
+    link = re.compile(re.escape(f"{server.url}/o/{tenant.slug.lower()}/invite/") + r"obsinv_\w+")
+    english = f"ana-{uuid.uuid4().hex[:8]}@example.org"
+    run = cli("invite", english, "--role", "client", "--account", "Account A", "--language", "en")
+    assert run.code == 0, run.err
+    said, printed = run.out.splitlines()
+    assert said == (
+        f"Invitation for {english} (Client) sent by e-mail. "
+        "The link, should you need to hand it over yourself:"
+    )
+    assert link.fullmatch(printed), printed
+    message = invitation_mail(server, english)
+    assert message["Content-Language"] == "en"
+    assert str(message["Subject"]) == f"Invitation to Observatory {tenant.slug} support"
+    body = message.get_body(("plain",))
+    assert isinstance(body, email.message.EmailMessage)
+    assert printed in link.findall(body.get_content())
+
+    # Without --language the e-mail is in the observatory's language; the CLI in its own.
+    spanish = f"luis-{uuid.uuid4().hex[:8]}@example.org"
+    run = cli("--lang", "es", "invite", spanish, "--role", "staff")
+    assert run.code == 0, run.err
+    said, printed = run.out.splitlines()
+    assert said == (
+        f"Invitación para {spanish} (Personal) enviada por correo. "
+        "El enlace, por si hace falta darlo en mano:"
+    )
+    assert link.fullmatch(printed), printed
+    message = invitation_mail(server, spanish)
+    assert message["Content-Language"] == "es"
+    assert str(message["Subject"]) == f"Invitación al soporte de Observatory {tenant.slug}"
+
+    issued = cli("invite", f"x-{spanish}", "--role", "staff", "--language", "en", "--json")
+    assert issued.code == 0, issued.err
+    assert link.fullmatch(issued.json()["link"])
+    assert invitation_mail(server, f"x-{spanish}")["Content-Language"] == "en"
+
+    nobody = f"nobody-{uuid.uuid4().hex[:8]}@example.org"
+    refused(cli("invite", nobody, "--role", "staff", "--language", "fr"), 5, "language")
+    pending = api.as_(tenant.admin).ok("GET", "/invitations")
+    assert nobody not in {i["email"] for i in pending}
+    assert outbox_rows(server.db, to_addr=nobody) == []
 
 
 # --- accept-invite, the old link form ----------------------------------------------------------

@@ -16,7 +16,7 @@ from sqlmodel import func, select
 from obs_support.domain import IncidentType, Priority, Status
 from obs_support.server import demo
 from obs_support.server.db import connect
-from obs_support.server.models import Incident
+from obs_support.server.models import Incident, Notification, Outbox
 from tests.support import free_port
 
 CLI = [sys.executable, "-m", "obs_support"]
@@ -107,8 +107,13 @@ def test_demo_seeds_once_and_covers_every_value(tmp_path: Path) -> None:
     with db.read() as session:
         rows = session.exec(select(Incident.status, Incident.type, Incident.priority)).all()
         total = session.exec(select(func.count()).select_from(Incident)).one()
+        mail = session.exec(select(func.count()).select_from(Outbox)).one()
+        told = session.exec(select(func.count()).select_from(Notification)).one()
     db.dispose()
     assert total == 30
+    # Made-up incidents e-mail nobody; the in-app notifications stay for the demo to show.
+    assert mail == 0
+    assert told > 0
     assert {r[0] for r in rows} == {s.value for s in Status}
     assert {r[1] for r in rows} == {t.value for t in IncidentType}
     assert {r[2] for r in rows} == {int(p) for p in Priority}

@@ -49,7 +49,7 @@ Json = dict[str, Any]
 
 LIVE_BOUND = 1.0  # seconds from a write's return to its event at a subscriber (acceptance)
 WAIT = 10.0  # the longest any single wait in this module may take before it fails
-KINDS = ("new_incident", "client_reply", "staff_reply", "status_changed")
+KINDS = ("new_incident", "client_reply", "staff_reply", "status_changed", "assigned")
 LINE_END = re.compile(r"\r\n|\r|\n")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -894,15 +894,28 @@ def test_who_is_notified_of_what(api: Api, tenant: Tenant) -> None:
     answer = comment(api, tenant.staff, ref, "On our way")
     tell("staff reply", "staff_reply", answer, "client", "colleague")
 
-    api.as_(tenant.admin).ok("PATCH", f"/incidents/{ref}", json={"assignee_id": tenant.staff.id})
-    tell("assignment: nobody")
+    def assign(who: User, body: Json) -> int:
+        return last_event(api.as_(who).ok("PATCH", f"/incidents/{ref}", json=body), "assigned")
+
+    assign(tenant.admin, {"assignee_id": tenant.admin.id})
+    tell("assigning yourself: nobody")
+    assigned = assign(tenant.admin, {"assignee_id": tenant.staff.id})
+    tell("assignment: the assignee", "assigned", assigned, "staff")
+    newest = inbox(api, tenant.staff)["items"][0]
+    assert newest["actor"]["id"] == tenant.admin.id and newest["incident"] == ref
     reply = comment(api, colleague, ref, "Hello?")
     tell("client reply, assigned", "client_reply", reply, "staff")
 
     moved = set_status(api, tenant.admin, ref, "in_progress")
     tell("status by admin", "status_changed", moved, "client", "colleague", "staff")
     moved = set_status(api, tenant.client, ref, "cancelled", "Fixed it ourselves")
-    tell("cancelled by a client", "status_changed", moved, "colleague", "staff")
+    tell(
+        "cancelled by a client: the assignee, not all staff",
+        "status_changed",
+        moved,
+        "colleague",
+        "staff",
+    )
     moved = set_status(api, tenant.staff, ref, "open", "It leaks again")
     tell("reopened by the assignee", "status_changed", moved, "client", "colleague")
 
@@ -912,8 +925,17 @@ def test_who_is_notified_of_what(api: Api, tenant: Tenant) -> None:
     api.as_(tenant.admin).ok("PATCH", f"/users/{colleague.id}", json={"active": True})
     tell("staff reply while deactivated", "staff_reply", answer, "client")
 
+    assign(tenant.staff, {"unassign": True})
+    tell("unassigned: nobody")
+    moved = set_status(api, tenant.client, ref, "cancelled", "Fixed it again")
+    everyone_but_the_client = ("colleague", "admin", "staff")
+    tell("cancelled by a client, unassigned", "status_changed", moved, *everyone_but_the_client)
+
     other = tenant.incident(api, tenant.client_b, message="Our focuser too.")
     tell("filed in account B", "new_incident", last_event(other, "created"), "admin", "staff")
+    filed = tenant.incident(api, tenant.staff, message="We saw your dome open in the rain.")
+    created = last_event(filed, "created")
+    tell("filed by staff for account A", "new_incident", created, "admin", "client", "colleague")
     for name, who in people.items():
         page = inbox(api, who)
         assert page["unread"] == len(told[name]), name
@@ -1055,3 +1077,20 @@ def test_notification_settings_round_trip_and_choose_the_email(
         ("colleague", "staff_reply"): 1,
         ("colleague", "status_changed"): 1,
     }
+
+    # the same for an assignment: staff who turned its e-mail off still see it in the app
+    staff = api.as_(tenant.staff)
+    off = staff.ok("PATCH", "/notifications/settings", json={"email": {"assigned": False}})
+    assert off == {"email": {**dict.fromkeys(KINDS, True), "assigned": False}}
+    before_staff = outbox_count(server, tenant.staff, "assigned")
+    before_admin = outbox_count(server, tenant.admin, "assigned")
+    unread_staff = inbox(api, tenant.staff)["unread"]
+    unread_admin = inbox(api, tenant.admin)["unread"]
+    staff.ok("PATCH", f"/incidents/{ref}", json={"assignee_id": tenant.admin.id})
+    api.as_(tenant.admin).ok("PATCH", f"/incidents/{ref}", json={"assignee_id": tenant.staff.id})
+    assert inbox(api, tenant.staff)["unread"] == unread_staff + 1
+    assert inbox(api, tenant.admin)["unread"] == unread_admin + 1
+    assert inbox(api, tenant.staff)["items"][0]["kind"] == "assigned"
+    assert inbox(api, tenant.admin)["items"][0]["kind"] == "assigned"
+    assert outbox_count(server, tenant.staff, "assigned") == before_staff  # turned off
+    assert outbox_count(server, tenant.admin, "assigned") == before_admin + 1

@@ -8,12 +8,14 @@ produced has been received (the SMTP server stores it before it answers 250).
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import io
 import os
 import re
 import signal
+import smtplib
 import subprocess
 import sys
 import threading
@@ -30,11 +32,15 @@ from typing import Any, cast
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 from PIL import Image
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from obs_support.config import ServerSettings
 from obs_support.server.db import connect
+from obs_support.server.mail.delivery import MAX_DELAY_SECONDS
+from obs_support.server.mail.transport import SmtpConfig, SmtpTransport
 from obs_support.server.migrate import upgrade
 from obs_support.server.models import Incident, Observatory, Outbox
 from obs_support.server.models import User as UserRow
@@ -143,9 +149,10 @@ class Sink:
 
 
 @contextmanager
-def smtp_server(port: int) -> Iterator[Sink]:
-    sink = Sink(port)
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
+def smtp_server(port: int, sink: Sink | None = None, **smtp: Any) -> Iterator[Sink]:
+    """aiosmtpd on `port`; `smtp` goes to its SMTP class (e.g. timeout=, the idle limit)."""
+    sink = sink or Sink(port)
+    controller = Controller(sink, hostname="127.0.0.1", port=port, **smtp)
     controller.start()
     try:
         yield sink
@@ -364,7 +371,14 @@ class TestWhoIsTold:
         got = sink.to(addresses(t), mark)
         assert recipients(got) == sorted([t.admin.email, t.staff.email])
 
+        # The assignment itself is news for the new assignee (and for nobody else).
+        mark = sink.mark()
         mapi.as_(t.admin).ok("PATCH", f"/incidents/{ref}", json={"assignee_id": t.staff.id})
+        settle(mail_server, t.slug)
+        (assigned,) = sink.to(addresses(t), mark)
+        assert assigned.to == t.staff.email
+        assert assigned.subject == f"[{ref}] Asignada a ti: The mount does not track."
+
         mark = sink.mark()
         comment(mapi, t.client, ref, "Still nothing?")
         settle(mail_server, t.slug)
@@ -373,6 +387,10 @@ class TestWhoIsTold:
         assert "Still nothing?" in got[0].text()
         kinds = [n["kind"] for n in notifications(mapi, t.staff)["items"]]
         assert kinds.count("client_reply") == 2
+        assert kinds.count("assigned") == 1
+        admin_kinds = [n["kind"] for n in notifications(mapi, t.admin)["items"]]
+        assert admin_kinds.count("client_reply") == 1
+        assert "assigned" not in admin_kinds
 
     def test_new_incident_goes_to_every_active_staff_member(
         self, mail_server: LiveServer, mapi: Api, sink: Sink, t: Tenant
@@ -393,12 +411,228 @@ class TestWhoIsTold:
         }
         assert all("The mount does not track." in m.text() for m in got)
 
-        # Staff filing for a client: the other staff are told, the one who filed is not.
+        # Staff filing for a client: the other staff and the client account's members are
+        # told, the one who filed is not (nor another account's client, nor former staff).
         mark = sink.mark()
-        t.incident(mapi, who=t.staff)
+        filed = t.incident(mapi, who=t.staff)["ref"]
         settle(mail_server, t.slug)
         got = sink.to(everyone, mark)
-        assert recipients(got) == sorted([t.admin.email, third.email])
+        assert recipients(got) == sorted([t.admin.email, third.email, t.client.email])
+        assert {m.subject for m in got} == {
+            f"[{filed}] Nueva incidencia (Media): The mount does not track."
+        }
+
+    def test_a_clients_status_change_reaches_the_staff_who_follow_the_incident(
+        self, mail_server: LiveServer, mapi: Api, sink: Sink, t: Tenant
+    ) -> None:
+        third = invite(mapi, t.admin, "staff", name="Third Staff")
+        gone = invite(mapi, t.admin, "staff", name="Former Staff")
+        mapi.as_(t.admin).ok("PATCH", f"/users/{gone.id}", json={"active": False})
+        colleague = invite(mapi, t.admin, "client", t.account_a, name="Colleague")
+        everyone = addresses(t, third, gone, colleague)
+        ref = t.incident(mapi, summary="Focuser squeaks")["ref"]
+        other = t.incident(mapi, summary="Dome leaks")["ref"]
+        mapi.as_(t.admin).ok("PATCH", f"/incidents/{other}", json={"assignee_id": third.id})
+        settle(mail_server, t.slug)
+
+        # Unassigned: every active staff member, and the client's colleague (not the client).
+        mark = sink.mark()
+        change_status(mapi, t.client, ref, "cancelled", "Fixed it ourselves")
+        settle(mail_server, t.slug)
+        got = sink.to(everyone, mark)
+        assert recipients(got) == sorted(
+            [t.admin.email, t.staff.email, third.email, colleague.email]
+        )
+        assert {m.subject for m in got} == {f"[{ref}] Cancelada: Focuser squeaks"}
+        assert all("Fixed it ourselves" in m.text() for m in got)
+        for who in (t.admin, t.staff, third, colleague):
+            newest = notifications(mapi, who)["items"][0]
+            assert (newest["kind"], newest["incident"]) == ("status_changed", ref), who.email
+            assert newest["actor"]["id"] == t.client.id
+
+        # Assigned: the assignee alone of the staff, and the client's colleague.
+        mark = sink.mark()
+        change_status(mapi, colleague, other, "cancelled", "Never mind")
+        settle(mail_server, t.slug)
+        got = sink.to(everyone, mark)
+        assert recipients(got) == sorted([third.email, t.client.email])
+        assert {m.subject for m in got} == {f"[{other}] Cancelada: Dome leaks"}
+        for who in (t.admin, t.staff):
+            assert notifications(mapi, who)["items"][0]["incident"] == ref, who.email
+
+    def test_an_incident_whose_assignee_left_reaches_every_active_staff_member(
+        self, mail_server: LiveServer, mapi: Api, sink: Sink, t: Tenant
+    ) -> None:
+        leaving = invite(mapi, t.admin, "staff", name="Leaving Staff")
+        everyone = addresses(t, leaving)
+        ref = t.incident(mapi)["ref"]
+        mapi.as_(t.admin).ok("PATCH", f"/incidents/{ref}", json={"assignee_id": leaving.id})
+        settle(mail_server, t.slug)
+        mapi.as_(t.admin).ok("PATCH", f"/users/{leaving.id}", json={"active": False})
+
+        mark = sink.mark()
+        reply = comment(mapi, t.client, ref, "Is anybody there?")
+        settle(mail_server, t.slug)
+        got = sink.to(everyone, mark)
+        assert recipients(got) == sorted([t.admin.email, t.staff.email])
+        assert all("Is anybody there?" in m.text() for m in got)
+        for who in (t.admin, t.staff):
+            newest = notifications(mapi, who)["items"][0]
+            assert (newest["kind"], newest["event_id"]) == ("client_reply", reply), who.email
+
+        # Back at work, the assignee alone follows it again.
+        mapi.as_(t.admin).ok("PATCH", f"/users/{leaving.id}", json={"active": True})
+        mark = sink.mark()
+        comment(mapi, t.client, ref, "Hello again")
+        settle(mail_server, t.slug)
+        assert recipients(sink.to(everyone, mark)) == [leaving.email]
+        kinds = [n["kind"] for n in notifications(mapi, leaving)["items"]]
+        assert kinds == ["client_reply", "assigned", "new_incident"]
+
+        # Gone again: a client's status change goes to every active staff member as well.
+        mapi.as_(t.admin).ok("PATCH", f"/users/{leaving.id}", json={"active": False})
+        mark = sink.mark()
+        change_status(mapi, t.client, ref, "cancelled", "We gave up")
+        settle(mail_server, t.slug)
+        got = sink.to(everyone, mark)
+        assert recipients(got) == sorted([t.admin.email, t.staff.email])
+        assert {m.subject for m in got} == {f"[{ref}] Cancelada: The mount does not track."}
+
+    def test_staff_filing_for_a_client_tells_that_accounts_members(
+        self, mail_server: LiveServer, mapi: Api, sink: Sink, t: Tenant
+    ) -> None:
+        colleague = invite(mapi, t.admin, "client", t.account_a, name="Colleague")
+        english = invite(mapi, t.admin, "client", t.account_a, name="English Client")
+        mapi.as_(english).ok("PATCH", "/me", json={"language": "en"})
+        former = invite(mapi, t.admin, "client", t.account_a, name="Former Client")
+        mapi.as_(t.admin).ok("PATCH", f"/users/{former.id}", json={"active": False})
+        everyone = addresses(t, colleague, english, former)
+        settle(mail_server, t.slug)
+
+        mark = sink.mark()
+        filed = t.incident(mapi, who=t.staff, summary="Guiding drifts")
+        ref = filed["ref"]
+        created = max(e["id"] for e in filed["events"] if e["kind"] == "created")
+        settle(mail_server, t.slug)
+        got = sink.to(everyone, mark)
+        assert recipients(got) == sorted(
+            [t.admin.email, t.client.email, colleague.email, english.email]
+        )
+        subjects = {m.to: m.subject for m in got}
+        assert subjects[english.email] == f"[{ref}] New incident (Medium): Guiding drifts"
+        for who in (t.admin, t.client, colleague):
+            assert subjects[who.email] == f"[{ref}] Nueva incidencia (Media): Guiding drifts"
+        assert all("The mount does not track." in m.text() for m in got)
+        for who in (t.admin, t.client, colleague, english):
+            newest = notifications(mapi, who)["items"][0]
+            assert (newest["kind"], newest["event_id"]) == ("new_incident", created), who.email
+            assert newest["actor"]["id"] == t.staff.id
+        assert all(n["incident"] != ref for n in notifications(mapi, t.client_b)["items"])
+
+        # For account B: that account's member hears of it, account A's do not.
+        mark = sink.mark()
+        theirs = t.incident(mapi, who=t.admin, client_account_id=t.account_b)["ref"]
+        settle(mail_server, t.slug)
+        got = sink.to(everyone, mark)
+        assert recipients(got) == sorted([t.staff.email, t.client_b.email])
+        assert notifications(mapi, t.client_b)["items"][0]["incident"] == theirs
+
+        # A client filing: the staff only, not the client's colleagues.
+        mark = sink.mark()
+        t.incident(mapi, who=colleague)
+        settle(mail_server, t.slug)
+        got = sink.to(everyone, mark)
+        assert recipients(got) == sorted([t.admin.email, t.staff.email])
+
+
+class TestAssignment:
+    def test_the_new_assignee_is_told_in_their_language_unless_they_took_it_themselves(
+        self, mail_server: LiveServer, mapi: Api, sink: Sink, t: Tenant
+    ) -> None:
+        english = invite(mapi, t.admin, "staff", name="English Staff")
+        mapi.as_(english).ok("PATCH", "/me", json={"language": "en"})
+        ref = t.incident(mapi, summary="Dome shutter stuck", priority="high")["ref"]
+        settle(mail_server, t.slug)
+        everyone = addresses(t, english)
+
+        def assign(who: User, body: dict[str, Any]) -> int | None:
+            detail = mapi.as_(who).ok("PATCH", f"/incidents/{ref}", json=body)
+            moves = [e["id"] for e in detail["events"] if e["kind"] == "assigned"]
+            return max(moves) if moves else None
+
+        def inboxes() -> dict[str, list[int]]:
+            people = (t.admin, t.staff, english, t.client, t.client_b)
+            return {p.email: [n["id"] for n in notifications(mapi, p)["items"]] for p in people}
+
+        # Given to someone else: the assignee, and only they, hear of it, in Spanish here.
+        mark = sink.mark()
+        event = assign(t.admin, {"assignee_id": t.staff.id})
+        rows = settle(mail_server, t.slug)
+        (m,) = sink.to(everyone, mark)
+        assert m.to == t.staff.email
+        assert m.subject == f"[{ref}] Asignada a ti: Dome shutter stuck"
+        line = f"Administrator te ha asignado la incidencia {ref} (Reparación, prioridad Alta):"
+        assert line in m.text()
+        assert "Dome shutter stuck" in m.text() and "Dome shutter stuck" in m.html()
+        assert m.msg["Content-Language"] == "es"
+        assert [a.addr_spec for a in m.msg["To"].addresses] == [t.staff.email]
+        assigned_rows = [r for r in rows if r.kind == "assigned"]
+        assert [(r.to_addr, r.user_id, r.message_id) for r in assigned_rows] == [
+            (t.staff.email, t.staff.id, m.message_id)
+        ]
+        newest = notifications(mapi, t.staff)["items"][0]
+        assert (newest["kind"], newest["event_id"], newest["incident"]) == ("assigned", event, ref)
+        assert newest["actor"]["id"] == t.admin.id and newest["read_at"] is None
+        for who in (t.admin, english, t.client, t.client_b):
+            assert all(n["kind"] != "assigned" for n in notifications(mapi, who)["items"])
+
+        # Handed on: the new assignee in English; the one who handed it on is not told.
+        mark = sink.mark()
+        event = assign(t.staff, {"assignee_id": english.id})
+        settle(mail_server, t.slug)
+        (m,) = sink.to(everyone, mark)
+        assert m.to == english.email
+        assert m.subject == f"[{ref}] Assigned to you: Dome shutter stuck"
+        assert f"Staff Member has assigned incident {ref} to you (Repair, priority High):" in (
+            m.text()
+        )
+        assert m.msg["Content-Language"] == "en"
+        newest = notifications(mapi, english)["items"][0]
+        assert (newest["kind"], newest["event_id"]) == ("assigned", event)
+
+        # Taking it yourself, or unassigning it, tells nobody and e-mails nobody.
+        before, rows_before = inboxes(), len(outbox(mail_server, t.slug))
+        mark = sink.mark()
+        assert assign(t.staff, {"assignee_id": t.staff.id}) is not None
+        assert assign(t.admin, {"unassign": True}) is not None
+        assert assign(t.admin, {"assignee_id": t.admin.id}) is not None
+        settle(mail_server, t.slug)
+        assert sink.to(everyone, mark) == []
+        assert len(outbox(mail_server, t.slug)) == rows_before
+        assert inboxes() == before
+
+        # With the e-mail for assignments turned off, the notification still comes.
+        settings = mapi.as_(t.staff).ok(
+            "PATCH", "/notifications/settings", json={"email": {"assigned": False}}
+        )
+        assert settings["email"] == {
+            "new_incident": True,
+            "client_reply": True,
+            "staff_reply": True,
+            "status_changed": True,
+            "assigned": False,
+        }
+        mark = sink.mark()
+        event = assign(t.admin, {"assignee_id": t.staff.id})
+        reply = comment(mapi, t.client, ref, "Who has it now?")
+        settle(mail_server, t.slug)
+        (m,) = sink.to(everyone, mark)  # the client's reply: that kind is still on
+        assert (m.to, m.subject) == (t.staff.email, f"[{ref}] Nueva respuesta: Dome shutter stuck")
+        items = notifications(mapi, t.staff)["items"]
+        assert [(n["kind"], n["event_id"]) for n in items[:2]] == [
+            ("client_reply", reply),
+            ("assigned", event),
+        ]
 
 
 class TestLetterSafety:
@@ -487,6 +721,7 @@ class TestPreferences:
                 "client_reply": True,
                 "staff_reply": True,
                 "status_changed": True,
+                "assigned": True,
             }
         }
         changed = client.ok(
@@ -494,6 +729,7 @@ class TestPreferences:
         )
         assert changed["email"]["status_changed"] is False
         assert changed["email"]["staff_reply"] is True
+        assert changed["email"]["assigned"] is True
         assert client.ok("GET", "/notifications/settings") == changed
         bad = client.patch("/notifications/settings", json={"email": {"carrier_pigeon": True}})
         assert bad.status_code == 422
@@ -645,6 +881,59 @@ class TestLinks:
         me = mapi.as_(login["token"]).ok("GET", "/me")
         assert me["id"] == t.client.id
 
+    def test_reset_mail_to_one_person_is_limited_per_window(
+        self, mail_server: LiveServer, mapi: Api, sink: Sink, t: Tenant
+    ) -> None:
+        other = make_tenant(mail_server, mapi)
+        unknown = f"nobody-{uuid.uuid4().hex[:8]}@{t.slug.lower()}.example"
+
+        def ask(address: str, slug: str = t.slug) -> httpx.Response:
+            return mapi.post("/auth/forgot", json={"email": address, "observatory": slug})
+
+        mark = sink.mark()
+        # The address is one recipient however it is spelt, and so is the observatory.
+        spellings = [t.client.email, t.client.email.upper(), t.client.email, t.client.email]
+        asked = [ask(a) for a in spellings] + [ask(t.client.email, t.slug.lower())]
+        assert [r.status_code for r in asked] == [202] * 5
+        assert len({r.text for r in asked}) == 1
+
+        over = ask(t.client.email)
+        assert over.status_code == 429
+        assert over.json()["code"] == "too_many_attempts"
+        window = mail_server.settings.login_window_seconds
+        assert 0 < int(over.headers["Retry-After"]) <= window + 1
+        for address, slug in (
+            (t.client.email, t.slug),
+            (t.client.email.upper(), t.slug),
+            (t.client.email, t.slug.lower()),
+        ):
+            assert ask(address, slug).status_code == 429, (address, slug)
+
+        # Anybody else, and the same address in another observatory, are not held back.
+        others = [ask(t.staff.email), ask(unknown), ask(t.client.email, other.slug)]
+        assert [r.status_code for r in others] == [202, 202, 202]
+        assert {r.text for r in others} == {asked[0].text}
+
+        rows = settle(mail_server, t.slug)
+        got = sink.to(addresses(t) | {unknown}, mark)
+        assert recipients(got) == sorted([t.client.email] * 5 + [t.staff.email])
+        resets = [r for r in rows if r.kind == "password_reset"]
+        assert sorted(r.to_addr for r in resets) == recipients(got)
+        assert outbox(mail_server, other.slug) == []
+
+
+def test_the_reset_limit_holds_whether_or_not_the_observatory_is_named(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'one.sqlite3'}"
+    with start_server(database, tmp_path / "data") as live, Api(live.url) as api:
+        tenant = make_tenant(live, api)  # the only observatory: asking needs no slug
+        named = {"email": tenant.client.email, "observatory": tenant.slug}
+        unnamed = {"email": tenant.client.email}
+        codes = [api.post("/auth/forgot", json=named).status_code for _ in range(5)]
+        codes += [api.post("/auth/forgot", json=unnamed).status_code for _ in range(5)]
+        resets = [r for r in outbox(live, tenant.slug) if r.kind == "password_reset"]
+        assert len(resets) == 5, codes
+        assert codes == [202] * 5 + [429] * 5
+
 
 class TestLogo:
     def test_logo_is_embedded_as_an_inline_part(
@@ -758,6 +1047,144 @@ def test_mail_waits_for_smtp_and_is_delivered_once(fresh_database: str, tmp_path
             assert recipients(sink.messages()) == sorted(
                 [tenant.admin.email, tenant.staff.email, tenant.client.email]
             )
+
+
+IDLE = 0.5  # seconds an idle SMTP connection may stay open at the servers below
+
+
+class Connections(Sink):
+    """A Sink that also notes the connection (aiosmtpd's session object, one per connection)
+    each message came on, and the connections that ended with QUIT."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(port)
+        self.carried: list[object] = []
+        self.quit: list[object] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self._lock:
+            self.carried.append(session)
+        return await super().handle_DATA(server, session, envelope)
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        with self._lock:
+            self.quit.append(session)
+        return "221 Bye"
+
+    def all_quit(self) -> bool:
+        with self._lock:
+            return bool(self.carried) and set(self.carried) <= set(self.quit)
+
+
+def test_an_smtp_server_that_drops_idle_connections_costs_no_attempt(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    with (
+        smtp_server(port, Connections(port), timeout=IDLE) as sink,
+        start_server(
+            fresh_database, tmp_path / "data", smtp_url=sink.url, mail_retry_seconds=RETRY
+        ) as live,
+        Api(live.url) as api,
+    ):
+        assert isinstance(sink, Connections)
+        tenant = make_tenant(live, api)
+        ref = tenant.incident(api)["ref"]
+        first = settle(live, tenant.slug)
+        assert [(r.kind, r.attempts) for r in first] == [("new_incident", 1)] * 2
+
+        # Once a pass is over the worker says QUIT: no connection is left open to go stale.
+        deadline = time.monotonic() + TIMEOUT
+        while not sink.all_quit():
+            assert time.monotonic() < deadline, (sink.carried, sink.quit)
+            time.sleep(0.02)
+        time.sleep(3 * IDLE)  # long enough for the server to drop any connection kept open
+
+        mark = sink.mark()
+        comment(api, tenant.staff, ref, "After a quiet spell")
+        rows = settle(live, tenant.slug)
+        (m,) = sink.messages(mark)
+        assert m.to == tenant.client.email and "After a quiet spell" in m.text()
+        (row,) = [r for r in rows if r.message_id == m.message_id]
+        assert (row.status, row.attempts, row.last_error) == ("sent", 1, None)
+        assert [r.attempts for r in rows] == [1, 1, 1]
+        exactly_once(sink, rows, grace=4 * RETRY)
+        assert sink.carried[-1] not in sink.carried[:-1]  # on a connection of its own
+
+
+def _message(n: int) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = "obs-support@localhost"
+    msg["To"] = "someone@example.org"
+    msg["Subject"] = f"Message {n}"
+    msg["Message-ID"] = f"<{uuid.uuid4().hex}@obs-support.test>"
+    msg.set_content(f"Body {n}")
+    return msg
+
+
+def test_the_smtp_transport_reopens_a_kept_connection_the_server_dropped() -> None:
+    port = free_port()
+    transport = SmtpTransport(SmtpConfig.parse(f"smtp://127.0.0.1:{port}"))
+    try:
+        with smtp_server(port, Connections(port), timeout=IDLE) as sink:
+            assert isinstance(sink, Connections)
+            transport.send(_message(1), "obs-support@localhost", "someone@example.org", "one")
+            transport.send(_message(2), "obs-support@localhost", "someone@example.org", "two")
+            time.sleep(3 * IDLE)  # the server closes the connection the transport still holds
+            transport.send(_message(3), "obs-support@localhost", "someone@example.org", "three")
+            got = sink.wait_for(lambda got: len(got) == 3)
+            assert [m.subject for m in got] == ["Message 1", "Message 2", "Message 3"]
+            # one connection for the first two (a batch), a new one after the drop
+            assert sink.carried[0] is sink.carried[1]
+            assert sink.carried[2] is not sink.carried[0]
+            assert sink.quit == []
+        # The server is gone for good: the one reconnection fails, and that is an error.
+        with pytest.raises((OSError, smtplib.SMTPException)):
+            transport.send(_message(4), "obs-support@localhost", "someone@example.org", "four")
+    finally:
+        transport.close()
+
+
+class SaysTimeoutFirst(SMTP):
+    """An SMTP server that answers "421 … timeout" before dropping an idle connection, as
+    Postfix (smtpd_timeout) and Exim do."""
+
+    def _timeout_cb(self) -> None:
+        assert isinstance(self.transport, asyncio.WriteTransport)
+        self.transport.write(b"421 4.4.2 obs-support.test Error: timeout exceeded\r\n")
+        self.transport.close()
+
+
+class SaysTimeoutController(Controller):
+    def factory(self) -> SMTP:
+        return SaysTimeoutFirst(self.handler, timeout=IDLE)
+
+
+def test_the_smtp_transport_reopens_a_kept_connection_closed_with_a_421_reply() -> None:
+    port = free_port()
+    sink = Sink(port)
+    controller = SaysTimeoutController(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    transport = SmtpTransport(SmtpConfig.parse(sink.url))
+    try:
+        transport.send(_message(1), "obs-support@localhost", "someone@example.org", "one")
+        time.sleep(3 * IDLE)
+        transport.send(_message(2), "obs-support@localhost", "someone@example.org", "two")
+        got = sink.wait_for(lambda got: len(got) == 2)
+        assert [m.subject for m in got] == ["Message 1", "Message 2"]
+    finally:
+        transport.close()
+        controller.stop()
+
+
+def test_mail_keeps_trying_for_about_two_days_by_default() -> None:
+    fields = ServerSettings.model_fields
+    attempts = fields["mail_max_attempts"].default
+    first = fields["mail_retry_seconds"].default
+    assert attempts == 200
+    # a retry after every failed attempt but the last, the delay doubling up to the ceiling
+    waited = sum(min(first * 2 ** (n - 1), MAX_DELAY_SECONDS) for n in range(1, attempts))
+    assert 47 * 3600 < waited < 49 * 3600
 
 
 def _run_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:

@@ -60,24 +60,15 @@ def _serve_with_tui(
     import threading
     import time
 
-    import uvicorn
-
     from obs_support.cli.context import state
     from obs_support.client.api import ObsClient
     from obs_support.server.app import create_app
+    from obs_support.server.runner import Server, config
     from obs_support.tui.app import ObsSupportApp
 
     settings = _settings()
     settings.public_url = url
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host=host,
-            port=port,
-            log_level="warning",
-            timeout_graceful_shutdown=2,
-        )
-    )
+    server = Server(config(create_app(settings), host, port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

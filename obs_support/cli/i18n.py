@@ -155,6 +155,14 @@ _MESSAGES: dict[str, dict[Language, str]] = {
     "brand_logo": {"es": "logotipo", "en": "logo"},
     "brand_contact": {"es": "contacto", "en": "contact"},
     "brand_language": {"es": "idioma", "en": "language"},
+    "tui_login_title": {"es": "Iniciar sesión", "en": "Log in"},
+    "tui_login_url": {"es": "Dirección del servidor", "en": "Server address"},
+    "tui_login_password": {"es": "Contraseña", "en": "Password"},
+    "tui_login_button": {"es": "Entrar", "en": "Log in"},
+    "tui_login_bad_url": {
+        "es": "La dirección debe empezar por https:// o http://",
+        "en": "The address must start with https:// or http://",
+    },
     "tui_search": {
         "es": "Buscar en resúmenes y comentarios (Enter)…",
         "en": "Search summaries and comments (Enter)…",

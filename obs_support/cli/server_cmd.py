@@ -88,7 +88,7 @@ def gc(
         removed = collect(state, timedelta(minutes=grace_minutes))
         keys = idempotency.prune(state)
         with db.write() as session:
-            old = mail.prune(session)
+            old = mail.prune(session, settings)
     finally:
         db.dispose()
     stderr.print(
@@ -185,13 +185,8 @@ def run(
     serve(host, port)
 
 
-GRACEFUL_SHUTDOWN_SECONDS = 3
-
-
 def serve(host: str, port: int) -> None:
     import os
-
-    import uvicorn
 
     from obs_support.server.app import create_app
 
@@ -200,13 +195,6 @@ def serve(host: str, port: int) -> None:
         # Links in invitations must point where this server actually listens.
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - comparing, not binding
         settings.public_url = f"http://{shown}:{port}"
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level="info",
-        server_header=False,
-        # Live streams never end by themselves: give them this long, then close them (the
-        # clients reconnect and resume) so a stop or restart never hangs.
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    from obs_support.server.runner import Server, config
+
+    Server(config(create_app(settings), host, port, log_level="info")).run()

@@ -14,7 +14,25 @@ def tui(ctx: typer.Context) -> None:
 
     Example: obs-support tui
     """
+    import os
+
+    from obs_support.client.config import Profile
     from obs_support.tui.app import ObsSupportApp
+    from obs_support.tui.login import LoginScreen
 
     st = state(ctx)
-    ObsSupportApp(st.client(), st.t).run()
+    saved = st.saved_profile()
+    has_token = bool(os.environ.get("OBS_SUPPORT_TOKEN")) or (
+        saved is not None and st.tokens.get(st.profile) is not None
+    )
+    if has_token:
+        ObsSupportApp(st.client(), st.t).run()
+        return
+
+    def remember(url: str, token: str, email: str, slug: str) -> None:
+        st.tokens.set(st.profile, token)
+        st.config.save(Profile(name=st.profile, url=url, email=email, observatory=slug))
+
+    url = os.environ.get("OBS_SUPPORT_URL") or (saved.url if saved else None)
+    login = LoginScreen(url, saved.email if saved else None, remember)
+    ObsSupportApp(None, st.t, login=login).run()

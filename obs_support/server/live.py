@@ -26,6 +26,7 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self.subscribers = 0
+        self.closing = False  # the server is stopping: streams end, clients reconnect
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -42,6 +43,11 @@ class Hub:
         if self._event is not None:
             self._event.set()
             self._event = asyncio.Event()
+
+    def close(self) -> None:
+        """End every stream now (called from the event loop when the server stops)."""
+        self.closing = True
+        self._bump()
 
     def on_commit(self, topics: frozenset[str]) -> None:
         """Called from any thread after a commit."""

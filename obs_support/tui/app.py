@@ -17,6 +17,7 @@ from obs_support import domain, schemas
 from obs_support.cli.i18n import Translator
 from obs_support.client.api import ObsClient
 from obs_support.client.errors import ClientError
+from obs_support.tui.login import LoginScreen
 from obs_support.tui.messages import LinkChanged, LiveEventArrived, RequestFailed
 
 
@@ -28,13 +29,22 @@ class ObsSupportApp(App[None]):
         Binding("question_mark", "help", "Help"),
     ]
 
-    def __init__(self, client: ObsClient, translator: Translator, *, live: bool = True) -> None:
+    def __init__(
+        self,
+        client: ObsClient | None,
+        translator: Translator,
+        *,
+        live: bool = True,
+        login: LoginScreen | None = None,
+    ) -> None:
+        """With no `client`, the `login` screen comes first."""
         super().__init__()
-        self.client = client
+        self.client: ObsClient = client  # type: ignore[assignment]  # set by logged_in
         self.t = translator
         self.me: schemas.MePublic
         self.follow_live = live
         self.connected = False
+        self.login_screen = login
 
     @property
     def role(self) -> domain.Role:
@@ -45,6 +55,15 @@ class ObsSupportApp(App[None]):
         return self.role.is_staff
 
     def on_mount(self) -> None:
+        if self.client is None and self.login_screen is not None:
+            self.push_screen(self.login_screen)
+        else:
+            self.start()
+
+    def logged_in(self, client: ObsClient) -> None:
+        self.client = client
+        if self.login_screen is not None:
+            self.login_screen.dismiss()
         self.start()
 
     @work(thread=True, exclusive=True, group="start")

@@ -86,12 +86,13 @@ SENT_KEPT = timedelta(days=30)
 RESETS_KEPT = timedelta(days=1)
 
 
-def prune(session: Session) -> dict[str, int]:
-    """Forget mail sent over a month ago and reset links dead for a day (for `server gc`)."""
+def prune(session: Session, settings: ServerSettings) -> dict[str, int]:
+    """Forget mail sent over a month ago (and its .eml file) and reset links dead for a day."""
     now = utcnow()
-    sent = session.execute(
-        delete(Outbox).where(col(Outbox.status) == "sent", col(Outbox.sent_at) < now - SENT_KEPT)
-    )
+    old = col(Outbox.status) == "sent", col(Outbox.sent_at) < now - SENT_KEPT
+    for outbox_id, kind in session.exec(select(Outbox.id, Outbox.kind).where(*old)).all():
+        (settings.mail_dir / f"{outbox_id:08d}-{kind}.eml").unlink(missing_ok=True)
+    sent = session.execute(delete(Outbox).where(*old))
     resets = session.execute(
         delete(PasswordReset).where(
             or_(col(PasswordReset.used_at).is_not(None), col(PasswordReset.expires_at) < now),

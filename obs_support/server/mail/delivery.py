@@ -158,7 +158,8 @@ class Mailer:
 
     def _failed(self, row: Outbox, error: str, *, final: bool) -> None:
         delay = min(
-            self.settings.mail_retry_seconds * 2 ** max(row.attempts - 1, 0), MAX_DELAY_SECONDS
+            self.settings.mail_retry_seconds * 2 ** min(max(row.attempts - 1, 0), 20),
+            MAX_DELAY_SECONDS,
         )
         log.warning(
             "mail %s to user %s not delivered (attempt %d): %s",

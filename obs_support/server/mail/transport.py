@@ -80,8 +80,11 @@ class SmtpTransport:
                 self._smtp = self._connect()
             try:
                 self._smtp.send_message(msg, from_addr=sender, to_addrs=[recipient])
-            except smtplib.SMTPServerDisconnected:
-                if not reused:
+            except (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException) as exc:
+                idle_drop = isinstance(exc, smtplib.SMTPServerDisconnected) or (
+                    isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421
+                )
+                if not (reused and idle_drop):
                     raise
                 # The server closed an idle connection we kept: that is no failure; reconnect.
                 self._smtp = self._connect()

@@ -123,7 +123,7 @@ async def stream(
         try:
             ready = json.dumps({"last_event_id": after})
             yield f"retry: 2000\nid: {after}\nevent: ready\ndata: {ready}\n\n"
-            while True:
+            while not state.hub.closing:
                 wake = state.hub.current()  # taken before reading: no commit slips between
                 items = await run_in_threadpool(_fetch, state, user, after, incident_id)
                 for item in items:

@@ -33,22 +33,23 @@ BAD_RESET = ApiError(
 
 def forgot(state: AppState, ip: str, body: schemas.PasswordForgot) -> schemas.Accepted:
     """Send a reset link if the e-mail belongs to an active user; answer the same either way."""
-    # Per address, and per recipient: nobody can flood one person with reset e-mails.
-    keys = {
-        f"forgot:{ip}": state.settings.ip_max_failures,
-        f"forgot-to:{(body.observatory or '').upper()}:{body.email.lower()}": RESETS_PER_WINDOW,
-    }
     with state.db.read() as session:
-        throttle.check(session, state, keys)
-    # Every request counts towards the limit: the answer never says whether it "failed".
-    throttle.record_failure(state, list(keys))
-    with state.db.write() as session:
         query = select(Observatory)
         if body.observatory:
             query = query.where(Observatory.slug == body.observatory.upper())
         observatories = session.exec(query.limit(2)).all()
-        if len(observatories) != 1:
-            return schemas.Accepted(detail=ASKED)
+        slug = observatories[0].slug if len(observatories) == 1 else "-"
+        # Per address, and per recipient: nobody can flood one person with reset e-mails.
+        keys = {
+            f"forgot:{ip}": state.settings.ip_max_failures,
+            f"forgot-to:{slug}:{body.email.lower()}": RESETS_PER_WINDOW,
+        }
+        throttle.check(session, state, keys)
+    # Every request counts towards the limit: the answer never says whether it "failed".
+    throttle.record_failure(state, list(keys))
+    if len(observatories) != 1:
+        return schemas.Accepted(detail=ASKED)
+    with state.db.write() as session:
         obs = observatories[0]
         user = session.exec(
             select(User).where(

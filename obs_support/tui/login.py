@@ -1,0 +1,80 @@
+"""The login screen, shown when no saved login (or OBS_SUPPORT_TOKEN) is available."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label
+
+from obs_support.client.api import ObsClient
+from obs_support.client.errors import ClientError
+
+# (url, token, e-mail, observatory slug) → remember them, as `obs-support login` does
+SaveLogin = Callable[[str, str, str, str], None]
+
+
+class LoginScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = []
+
+    def __init__(self, url: str | None, email: str | None, save: SaveLogin) -> None:
+        super().__init__()
+        self.url = url or ""
+        self.email = email or ""
+        self.save = save
+
+    def compose(self) -> ComposeResult:
+        from obs_support.tui.app import ObsSupportApp
+
+        assert isinstance(self.app, ObsSupportApp)
+        t = self.app.t
+        yield Header()
+        with Vertical(id="dialog"):
+            yield Label(t("tui_login_title"), id="dialog-title")
+            yield Label(t("tui_login_url"))
+            yield Input(self.url, placeholder="https://soporte.example.org", id="url")
+            yield Label(t("col_email"))
+            yield Input(self.email, id="email")
+            yield Label(t("tui_login_password"))
+            yield Input(password=True, id="password")
+            yield Button(t("tui_login_button"), variant="primary", id="login")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        empty = next((i for i in self.query(Input) if not i.value), None)
+        (empty or self.query_one("#password", Input)).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#login")
+    def submit(self) -> None:
+        url = self.query_one("#url", Input).value.strip().rstrip("/")
+        email = self.query_one("#email", Input).value.strip()
+        password = self.query_one("#password", Input).value
+        if url and email and password:
+            self.log_in(url, email, password)
+
+    @work(thread=True, exclusive=True)
+    def log_in(self, url: str, email: str, password: str) -> None:
+        from obs_support.tui.app import ObsSupportApp
+
+        app = self.app
+        assert isinstance(app, ObsSupportApp)
+        if not url.startswith(("http://", "https://")):
+            app.call_from_thread(app.notify, app.t("tui_login_bad_url"), severity="error")
+            return
+        try:
+            with ObsClient(url) as anonymous:
+                token = anonymous.login(email, password, token_name="tui").token  # noqa: S106
+            client = ObsClient(url, token)
+            me = client.me()
+        except (ClientError, ValueError) as exc:
+            message = getattr(exc, "message", None) or str(exc).splitlines()[0]
+            app.call_from_thread(app.notify, message, severity="error")
+            return
+        self.save(url, token, me.email, me.observatory.slug)
+        app.call_from_thread(app.logged_in, client)
