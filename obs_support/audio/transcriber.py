@@ -187,8 +187,9 @@ class Transcriber:
             )
             kept = [
                 Segment(
-                    start=round(offset + s.start, 2),
-                    end=round(offset + s.end, 2),
+                    # Whisper's last timestamp can overshoot the audio: keep timings inside it.
+                    start=round(offset + min(s.start, duration), 2),
+                    end=round(offset + min(s.end, duration), 2),
                     text=s.text.strip(),
                     confidence=round(float(np.exp(s.avg_logprob)), 3),
                     no_speech_prob=round(float(s.no_speech_prob), 3),

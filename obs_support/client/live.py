@@ -8,6 +8,7 @@ and the TUI.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -83,15 +84,17 @@ def follow(
     last_event_id: int | None = None,
     on_state: Callable[[str], None] | None = None,
     max_backoff: float = 15.0,
+    stop: threading.Event | None = None,
 ) -> Iterator[Message]:
     """Yield live events for ever (until the caller stops), reconnecting after failures.
 
     `on_state` hears "connected" and "reconnecting" so a UI can show the link's state.
     Errors the server states (401 revoked token, 404 incident) end the stream with ClientError.
+    Setting `stop` (and closing the client, to cut a read in progress) ends it quietly.
     """
     last = last_event_id
     delay = 0.5
-    while True:
+    while stop is None or not stop.is_set():
         params: dict[str, Any] = {"incident": incident} if incident else {}
         headers = {"Last-Event-ID": str(last)} if last is not None else {}
         try:
@@ -118,9 +121,13 @@ def follow(
                         last = message.id
                     if message.event != "ready":
                         yield message
-        except httpx.TransportError:
-            pass
+        except (httpx.TransportError, RuntimeError):  # RuntimeError: the client was closed
+            if stop is not None and stop.is_set():
+                return
         if on_state:
             on_state("reconnecting")
-        time.sleep(delay)
+        if stop is not None:
+            stop.wait(delay)
+        else:
+            time.sleep(delay)
         delay = min(delay * 2, max_backoff)

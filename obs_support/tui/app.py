@@ -7,6 +7,7 @@ hands each event to the screen on top.
 
 from __future__ import annotations
 
+import threading
 from typing import ClassVar
 
 from textual import on, work
@@ -44,6 +45,8 @@ class ObsSupportApp(App[None]):
         self.me: schemas.MePublic
         self.follow_live = live
         self.connected = False
+        self._stopping = threading.Event()
+        self._stream_client: ObsClient | None = None
         self.login_screen = login
 
     @property
@@ -98,8 +101,9 @@ class ObsSupportApp(App[None]):
         from obs_support.client.live import follow
 
         stream_client = ObsClient(self.client.base_url, self.client.token)
+        self._stream_client = stream_client
         try:
-            for message in follow(stream_client, on_state=self._link):
+            for message in follow(stream_client, on_state=self._link, stop=self._stopping):
                 if message.event in ("ready", "end"):
                     continue
                 try:
@@ -111,6 +115,12 @@ class ObsSupportApp(App[None]):
             self.post_message(RequestFailed(exc.message))
         finally:
             stream_client.close()
+
+    def on_unmount(self) -> None:
+        # The stream's worker may be blocked reading: closing its client cuts the read.
+        self._stopping.set()
+        if self._stream_client is not None:
+            self._stream_client.close()
 
     def _link(self, state: str) -> None:
         self.post_message(LinkChanged(connected=state == "connected"))
