@@ -26,7 +26,7 @@ from obs_support.audio.transcriber import Segment, Transcriber, Transcript
 FRAME = 480  # 30 ms
 PAUSE_SECONDS = 0.3  # this much quiet after speech ends a phrase
 QUIET_DB = -45.0
-MIN_NEW_SECONDS = 0.5  # a tentative pass once this much new audio arrived
+MIN_NEW_SECONDS = 1.0  # a tentative pass once this much new audio arrived
 MIN_PHRASE_SECONDS = 4.0  # shorter phrases lose the context Whisper needs to be accurate
 MAX_PHRASE_SECONDS = 12.0
 
@@ -183,7 +183,9 @@ class LiveTranscriber:
         if self._covered > self._commit_at and not has_speech_energy(rest):
             final = self.state.tentative  # the last quick pass heard all that was said
         elif has_speech_energy(self.buffer.read(self._commit_at, end)):
-            final = self._transcribe(self._commit_at, end, quick=False)
+            # Quick, like the passes the speaker watched: the last phrase is short, and the
+            # wait after the end of speech is what this whole design exists to cut.
+            final = self._transcribe(self._commit_at, end, quick=True)
         else:
             final = []
         self.state.committed.extend(final)
