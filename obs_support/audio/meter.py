@@ -1,5 +1,5 @@
-"""The level meter and elapsed time shown while recording (the CLI's rich view; the TUI reuses
-`level_fraction` and `format_elapsed`)."""
+"""The level meter and elapsed time shown while recording: `recording_view` for rich, and
+`level_fraction`/`format_elapsed` for any other view that shows a recording."""
 
 from __future__ import annotations
 

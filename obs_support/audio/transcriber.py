@@ -171,8 +171,12 @@ class Transcriber:
         if not has_speech_energy(samples):
             return Transcript("", language, 0.0, duration)
         whisper = self.model()
+        probability: float | None = None
         if language is None:
-            language, _ = self.detect_language(samples)
+            if getattr(whisper.model, "is_multilingual", True):
+                language, probability = self.detect_language(samples)
+            else:  # an English-only model (tiny.en) cannot be asked
+                language, probability = "en", 1.0
         with _transcribe_lock:
             segments, info = whisper.transcribe(
                 np.ascontiguousarray(samples, dtype=np.float32),
@@ -200,7 +204,10 @@ class Transcriber:
         return Transcript(
             text=" ".join(s.text for s in kept).strip(),
             language=info.language if kept else language,
-            language_probability=round(float(info.language_probability), 3),
+            # Given a language, Whisper reports 1.0; the detection's own figure says more.
+            language_probability=round(
+                probability if probability is not None else float(info.language_probability), 3
+            ),
             duration=round(duration, 2),
             segments=kept,
         )

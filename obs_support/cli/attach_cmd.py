@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from obs_support.cli.context import State, die, print_json, say, state
-from obs_support.cli.output import stderr
+from obs_support.cli.output import stderr_console
 from obs_support.client.errors import NotFound
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def progress_bar(enabled: bool, label: str) -> Iterator[Progress | None]:
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=stderr,
+        console=stderr_console(),
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=None)

@@ -155,6 +155,12 @@ _MESSAGES: dict[str, dict[Language, str]] = {
     "brand_logo": {"es": "logotipo", "en": "logo"},
     "brand_contact": {"es": "contacto", "en": "contact"},
     "brand_language": {"es": "idioma", "en": "language"},
+    "internal_no_files": {
+        "es": "una nota interna no lleva archivos ni grabación: los clientes podrían abrirlos; "
+        "adjúntalos sin --internal",
+        "en": "an internal note carries no files or recording: clients could open them; attach "
+        "them without --internal",
+    },
     "tui_login_title": {"es": "Iniciar sesión", "en": "Log in"},
     "tui_login_url": {"es": "Dirección del servidor", "en": "Server address"},
     "tui_login_password": {"es": "Contraseña", "en": "Password"},

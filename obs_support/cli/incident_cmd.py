@@ -161,6 +161,8 @@ def create(
     spoken = voice.VoiceOptions(
         record, audio, device, max_seconds, stop_on_silence, model, language, yes
     )
+    if spoken.active and account_id is None and client.me().role.is_staff:
+        die("staff file incidents for a client account: add --account", code=2)
     text, source, files = _message_or_voice(
         st, client, spoken, files, message, message_file, dash, "editor_hint"
     )
@@ -315,6 +317,10 @@ def comment(
     spoken = voice.VoiceOptions(
         record, audio, device, max_seconds, stop_on_silence, model, language, yes
     )
+    if internal and (files or spoken.active):
+        # Files belong to the incident and every client of the account can open them; an
+        # internal note's words must not leak through its attachments or its recording.
+        die(st.t("internal_no_files"), code=2)
     if spoken.active:
         client.incident(ref)  # an unknown incident is refused before anyone talks
     text, source, files = _message_or_voice(

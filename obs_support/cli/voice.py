@@ -8,8 +8,8 @@ microphone, no PortAudio, no model) end the command with one line and exit code 
 from __future__ import annotations
 
 import os
+import select
 import sys
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -154,14 +154,9 @@ def show_recording(
 
     from obs_support.audio.meter import recording_view
 
-    if sys.stdin.isatty():
-
-        def wait_for_enter() -> None:
-            sys.stdin.readline()
-            recorder.stop()
-
-        # A daemon: if Enter never comes, it ends with the process.
-        threading.Thread(target=wait_for_enter, daemon=True).start()
+    # Enter is read between screen refreshes, never by a thread left waiting: the next
+    # prompt (accept, edit or discard) must get the user's first keystroke.
+    watch_enter = sys.stdin.isatty()
     hint = st.t("record_hint")
 
     def view() -> RenderableType:
@@ -180,6 +175,9 @@ def show_recording(
         ) as screen:
             while not recorder.wait(0.1):
                 screen.update(view())
+                if watch_enter and select.select([sys.stdin], [], [], 0)[0]:
+                    sys.stdin.readline()
+                    recorder.stop()
     except KeyboardInterrupt:
         pass  # Ctrl-C ends the recording; what was said is kept
     finally:
@@ -196,7 +194,8 @@ def _confirm(st: State, text: str, audio: Path, yes: bool) -> str:
     if yes:
         return text
     while True:
-        choice = typer.prompt(st.t("accept_edit_discard"), default="a").strip().lower()[:1]
+        choice = typer.prompt(st.t("accept_edit_discard"), default="a", err=True)
+        choice = choice.strip().lower()[:1]
         if choice in ("a", "s", "y"):  # accept / sí / yes
             return text
         if choice == "e":

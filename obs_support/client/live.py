@@ -7,7 +7,9 @@ and the TUI.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -77,6 +79,30 @@ def parse(lines: Iterator[str]) -> Iterator[Message]:
             ident = int(value)
 
 
+class Stopper:
+    """Ends a `follow()` from another thread at once, even in the middle of a read."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._socket: socket.socket | None = None
+
+    def watch(self, response: httpx.Response) -> None:
+        stream = response.extensions.get("network_stream")
+        found = stream.get_extra_info("socket") if stream is not None else None
+        self._socket = found if isinstance(found, socket.socket) else None
+        if self.event.is_set():
+            self.stop()
+
+    def stop(self) -> None:
+        self.event.set()
+        if self._socket is not None:
+            with contextlib.suppress(OSError):  # already closed: nothing to cut
+                self._socket.shutdown(socket.SHUT_RDWR)
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+
 def follow(
     client: HttpClient,
     *,
@@ -84,13 +110,13 @@ def follow(
     last_event_id: int | None = None,
     on_state: Callable[[str], None] | None = None,
     max_backoff: float = 15.0,
-    stop: threading.Event | None = None,
+    stop: Stopper | None = None,
 ) -> Iterator[Message]:
     """Yield live events for ever (until the caller stops), reconnecting after failures.
 
     `on_state` hears "connected" and "reconnecting" so a UI can show the link's state.
     Errors the server states (401 revoked token, 404 incident) end the stream with ClientError.
-    Setting `stop` (and closing the client, to cut a read in progress) ends it quietly.
+    `stop.stop()`, from any thread, ends it quietly and at once.
     """
     last = last_event_id
     delay = 0.5
@@ -105,6 +131,8 @@ def follow(
                 headers=headers,
                 timeout=httpx.Timeout(10.0, read=60.0),
             ) as response:
+                if stop is not None:
+                    stop.watch(response)
                 if response.status_code in (502, 503, 504):
                     raise httpx.RemoteProtocolError("the server is not ready")
                 if response.status_code != 200:
@@ -124,10 +152,12 @@ def follow(
         except (httpx.TransportError, RuntimeError):  # RuntimeError: the client was closed
             if stop is not None and stop.is_set():
                 return
+        if stop is not None and stop.is_set():
+            return
         if on_state:
             on_state("reconnecting")
         if stop is not None:
-            stop.wait(delay)
+            stop.event.wait(delay)
         else:
             time.sleep(delay)
         delay = min(delay * 2, max_backoff)

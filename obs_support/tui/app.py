@@ -7,8 +7,7 @@ hands each event to the screen on top.
 
 from __future__ import annotations
 
-import threading
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App
@@ -18,6 +17,7 @@ from obs_support import domain, schemas
 from obs_support.cli.i18n import Translator
 from obs_support.client.api import ObsClient
 from obs_support.client.errors import ClientError
+from obs_support.client.live import Stopper
 from obs_support.tui.login import LoginScreen
 from obs_support.tui.messages import LinkChanged, LiveEventArrived, RequestFailed
 
@@ -45,8 +45,7 @@ class ObsSupportApp(App[None]):
         self.me: schemas.MePublic
         self.follow_live = live
         self.connected = False
-        self._stopping = threading.Event()
-        self._stream_client: ObsClient | None = None
+        self._stopping = Stopper()
         self.login_screen = login
 
     @property
@@ -74,7 +73,7 @@ class ObsSupportApp(App[None]):
         try:
             self.me = self.client.me()
         except ClientError as exc:
-            self.call_from_thread(self.notify, exc.message, severity="error", timeout=30)
+            self.call_from_thread(self.say, exc.message, severity="error", timeout=30)
             return
         self.call_from_thread(self._brand)
         if self.follow_live:
@@ -101,7 +100,6 @@ class ObsSupportApp(App[None]):
         from obs_support.client.live import follow
 
         stream_client = ObsClient(self.client.base_url, self.client.token)
-        self._stream_client = stream_client
         try:
             for message in follow(stream_client, on_state=self._link, stop=self._stopping):
                 if message.event in ("ready", "end"):
@@ -116,17 +114,21 @@ class ObsSupportApp(App[None]):
         finally:
             stream_client.close()
 
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        # The live stream's thread may be blocked reading: cut it, or quitting would wait.
+        self._stopping.stop()
+        super().exit(*args, **kwargs)
+
     def on_unmount(self) -> None:
-        # The stream's worker may be blocked reading: closing its client cuts the read.
-        self._stopping.set()
-        if self._stream_client is not None:
-            self._stream_client.close()
+        self._stopping.stop()
 
     def _link(self, state: str) -> None:
         self.post_message(LinkChanged(connected=state == "connected"))
 
     def _deliver(self, event: schemas.LiveEvent) -> None:
-        self.screen.post_message(LiveEventArrived(event))
+        # Every open screen, not only the top one: the queue under an incident stays current.
+        for screen in self.screen_stack:
+            screen.post_message(LiveEventArrived(event))
 
     @on(LinkChanged)
     def link_changed(self, message: LinkChanged) -> None:
@@ -137,7 +139,11 @@ class ObsSupportApp(App[None]):
 
     @on(RequestFailed)
     def request_failed(self, message: RequestFailed) -> None:
-        self.notify(message.message, severity="error", timeout=8)
+        self.say(message.message, severity="error", timeout=8)
+
+    def say(self, message: str, **options: Any) -> None:
+        """A notification whose text is shown literally: it may quote what users typed."""
+        self.notify(message, markup=False, **options)
 
     def open_incident(self, ref: str) -> None:
         from obs_support.tui.incident import IncidentScreen

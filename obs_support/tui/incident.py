@@ -136,7 +136,7 @@ class IncidentScreen(Screen[None]):
             return
         t = self.obs.t
         self.app.call_from_thread(
-            self.notify, t("noted" if internal else "commented", ref=self.ref)
+            self.obs.say, t("noted" if internal else "commented", ref=self.ref)
         )
         self.load()
 
@@ -179,7 +179,7 @@ class IncidentScreen(Screen[None]):
             self.post_message(RequestFailed(getattr(exc, "message", str(exc))))
             return
         t = self.obs.t
-        self.app.call_from_thread(self.notify, f"{after.ref}: {t.status(after.status.value)}")
+        self.app.call_from_thread(self.obs.say, f"{after.ref}: {t.status(after.status.value)}")
         self.app.call_from_thread(self._show, after)
 
     def action_priority(self) -> None:
@@ -230,5 +230,5 @@ class IncidentScreen(Screen[None]):
         except ClientError as exc:
             self.post_message(RequestFailed(exc.message))
             return
-        self.app.call_from_thread(self.notify, self.obs.t("tui_saved", ref=after.ref))
+        self.app.call_from_thread(self.obs.say, self.obs.t("tui_saved", ref=after.ref))
         self.app.call_from_thread(self._show, after)

@@ -74,7 +74,7 @@ class LoginScreen(Screen[None]):
             me = client.me()
         except (ClientError, ValueError) as exc:
             message = getattr(exc, "message", None) or str(exc).splitlines()[0]
-            app.call_from_thread(app.notify, message, severity="error")
+            app.call_from_thread(app.say, message, severity="error")
             return
         self.save(url, token, me.email, me.observatory.slug)
         app.call_from_thread(app.logged_in, client)

@@ -11,6 +11,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, OptionList, TextArea
 from textual.widgets.option_list import Option
 
+from obs_support.tui.text import literal
+
 
 class TextModal(ModalScreen[str | None]):
     """A multi-line text to send (a reply or an internal note). Ctrl-S sends, Esc cancels."""
@@ -65,7 +67,7 @@ class ChoiceModal(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(self.title_text, id="dialog-title")
-            yield OptionList(*[Option(label, id=value) for value, label in self.options])
+            yield OptionList(*[Option(literal(label), id=value) for value, label in self.options])
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()

@@ -48,6 +48,7 @@ class QueueScreen(Screen[None]):
         self.view = "all"
         self.query_text = ""
         self.next_cursor: str | None = None
+        self.generation = 0
         self._fetching = False
 
     @property
@@ -80,6 +81,7 @@ class QueueScreen(Screen[None]):
         return params
 
     def action_reload(self) -> None:
+        self.generation += 1  # pages still on their way for the old view are dropped
         self.incidents.clear()
         self.query_one(DataTable).clear()
         self.next_cursor = None
@@ -88,6 +90,7 @@ class QueueScreen(Screen[None]):
 
     @work(thread=True, group="queue")
     def load_page(self, cursor: str | None) -> None:
+        generation = self.generation
         self._fetching = True
         try:
             page = self.obs.client.list_incidents(
@@ -98,9 +101,11 @@ class QueueScreen(Screen[None]):
             return
         finally:
             self._fetching = False
-        self.app.call_from_thread(self._add_page, page)
+        self.app.call_from_thread(self._add_page, page, generation)
 
-    def _add_page(self, page: schemas.IncidentPage) -> None:
+    def _add_page(self, page: schemas.IncidentPage, generation: int) -> None:
+        if generation != self.generation:
+            return
         for incident in page.items:
             self._upsert(incident, resort=False)
         self._resort()
@@ -155,11 +160,19 @@ class QueueScreen(Screen[None]):
     @on(LiveEventArrived)
     def live(self, message: LiveEventArrived) -> None:
         incident = message.event.incident
-        if self._matches(incident):
+        if not self._matches(incident):
+            if incident.ref in self.incidents:  # it left this view (e.g. no longer blocked)
+                del self.incidents[incident.ref]
+                self.query_one(DataTable).remove_row(incident.ref)
+        else:
             self._upsert(incident)
             table = self.query_one(DataTable)
             if message.event.kind.value == "created":
-                self.notify(f"{incident.ref}: {incident.summary}", title=self.obs.t("tui_new"))
+                self.notify(
+                    f"{incident.ref}: {incident.summary}",
+                    title=self.obs.t("tui_new"),
+                    markup=False,
+                )
             # A short highlight: move nothing, but flash the row's reference.
             table.update_cell(incident.ref, "ref", Text(incident.ref, style="bold reverse"))
             self.set_timer(2.0, lambda: self._unflash(incident.ref))

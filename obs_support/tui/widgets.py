@@ -77,6 +77,12 @@ def timeline_entry(t: Translator, e: schemas.EventPublic, names: dict[int, str])
     line, body = event_line(t, e, names)
     # event_line builds Text objects from user strings; make them visible-safe too.
     head = literal(line.plain)
+    if e.kind == "comment" and e.body is not None:
+        # From the raw text, not event_line's Text (rich drops control characters there).
+        shown = literal(e.body, multiline=True)
+        body = Text("\n").join(
+            Text.assemble("    ", line) for line in shown.split("\n", allow_blank=True)
+        )
     head.stylize("dim", 0, 16)
     if e.internal:
         head = Text.assemble(Text(f" {t('ev_internal')} ", style="black on yellow"), " ", head)
@@ -84,7 +90,9 @@ def timeline_entry(t: Translator, e: schemas.EventPublic, names: dict[int, str])
         head = Text.assemble(Text(" ♪ ", style="black on cyan"), " ", head)
     if body is None:
         return head
-    return Group(head, Text.assemble("    ", literal(body.plain, multiline=True)))
+    if e.kind != "comment":
+        body = Text.assemble("    ", literal(body.plain, multiline=True))
+    return Group(head, body)
 
 
 def now() -> datetime:

@@ -1,0 +1,1383 @@
+"""The terminal app (`obs-support tui`), driven with Textual's Pilot against a real server.
+
+Every test opens `ObsSupportApp` on a real server (SQLite, and PostgreSQL for the core
+flows), presses keys as a person would and checks what the screens show and what the API
+then says. Nothing sleeps a fixed time: `until()` polls the app (`pilot.pause`) until a
+condition holds, with a deadline. One test runs the installed `obs-support tui` in a real
+terminal under tmux.
+
+Each app reaches the server through a `Relay` that the test cuts before the app exits, so
+the app's live-stream thread is never blocked in a read when the app closes (see
+`test_quitting_ends_the_process` for what happens otherwise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from rich.console import Group, RenderableType
+from rich.style import Style
+from rich.text import Text
+from textual.color import Color
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Header, OptionList, Static, TextArea
+from textual.widgets._header import HeaderTitle
+from textual.widgets._toast import Toast
+
+from obs_support import schemas
+from obs_support.cli.i18n import Translator
+from obs_support.client.api import ObsClient
+from obs_support.domain import CommentSource
+from obs_support.server.app import create_app
+from obs_support.server.db import connect
+from obs_support.server.migrate import upgrade
+from obs_support.server.models import User as UserRow
+from obs_support.server.services import incidents as incident_service
+from obs_support.tui.app import ObsSupportApp
+from obs_support.tui.incident import IncidentScreen
+from obs_support.tui.modals import ChoiceModal, TextModal
+from obs_support.tui.queue import QueueScreen
+from tests.support import (
+    Api,
+    LiveServer,
+    Tenant,
+    User,
+    free_port,
+    invite,
+    make_tenant,
+    server_settings,
+    start_server,
+)
+
+SIZE = (120, 40)
+WAIT = 5.0  # the longest an ordinary wait may take before the test fails
+LIVE_BOUND = 2.0  # a change by someone else reaches the open queue within this
+EN = Translator("en")
+Json = dict[str, Any]
+Scenario = Callable[["Run"], Awaitable[None]]
+
+
+# --- the app under test ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Note:
+    """One notification the app raised (recorded as it is raised: toasts expire)."""
+
+    message: str
+    title: str
+    severity: str
+    markup: bool
+
+
+@dataclass
+class Run:
+    """One running app and what the scenario needs around it."""
+
+    app: ObsSupportApp
+    pilot: Pilot[None]
+    notes: list[Note]
+    api: Api
+    tenant: Tenant
+
+    @property
+    def t(self) -> Translator:
+        return self.app.t
+
+    async def until(
+        self, predicate: Callable[[], object], what: str, timeout: float = WAIT
+    ) -> None:
+        await until(self.pilot, predicate, what, timeout)
+
+    async def press(self, *keys: str) -> None:
+        await self.pilot.press(*keys)
+
+    async def type(self, text: str) -> None:
+        await self.pilot.press(*["space" if c == " " else c for c in text])
+
+    # queue
+
+    @property
+    def queue(self) -> QueueScreen:
+        screen = self.app.screen
+        assert isinstance(screen, QueueScreen), f"expected the queue, found {screen!r}"
+        return screen
+
+    @property
+    def table(self) -> DataTable[Any]:
+        return self.queue.query_one("#queue", DataTable)
+
+    def refs(self) -> list[str]:
+        return [str(row.key.value) for row in self.table.ordered_rows]
+
+    def cell(self, ref: str, column: str) -> Text:
+        value = self.table.get_cell(ref, column)
+        assert isinstance(value, Text), value
+        return value
+
+    def counts_text(self) -> str:
+        content = self.queue.query_one("#counts", Static).content
+        return content.plain if isinstance(content, Text) else str(content)
+
+    async def view(self, key: str, label: str) -> None:
+        await self.press(key)
+        await self.until(lambda: self.queue.sub_title == self.t(label), f"view {label} loads")
+
+    async def queue_shows(self, refs: set[str], what: str) -> None:
+        await self.until(lambda: set(self.refs()) == refs, f"{what}: rows are {sorted(refs)}")
+
+    # incident
+
+    @property
+    def incident(self) -> IncidentScreen:
+        screen = self.app.screen
+        assert isinstance(screen, IncidentScreen), f"expected an incident, found {screen!r}"
+        return screen
+
+    async def open(self, ref: str) -> IncidentScreen:
+        """Move the cursor to `ref` with the arrow keys and press Enter."""
+        self.table.focus()
+        target = self.table.get_row_index(ref)
+        while self.table.cursor_row != target:
+            await self.press("down" if self.table.cursor_row < target else "up")
+        await self.press("enter")
+        await self.until(
+            lambda: self.incident.detail is not None and self.incident.detail.ref == ref,
+            f"incident {ref} opens",
+        )
+        return self.incident
+
+    def header_text(self) -> str:
+        content = self.incident.query_one("#incident-header", Static).content
+        assert isinstance(content, Text)
+        return content.plain
+
+    def timeline(self) -> RenderableType:
+        return self.incident.query_one("#events", Static).content  # type: ignore[return-value]
+
+    async def choose(self, value: str) -> None:
+        """In the open ChoiceModal, move to the option `value` and press Enter."""
+        await self.until(lambda: isinstance(self.app.screen, ChoiceModal), "a choice opens")
+        options = self.app.screen.query_one(OptionList)
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        assert value in ids, f"{value!r} is not among the choices {ids}"
+        target = ids.index(value)
+        for _ in range(options.option_count + 1):
+            if options.highlighted == target:
+                break
+            await self.press("down" if (options.highlighted or 0) <= target else "up")
+        assert options.highlighted == target
+        await self.press("enter")
+
+    async def write(self, text: str) -> None:
+        """In the open TextModal, type `text` and send it with Ctrl-S."""
+        await self.until(lambda: isinstance(self.app.screen, TextModal), "a text box opens")
+        await self.until(lambda: isinstance(self.app.focused, TextArea), "the text box has focus")
+        await self.type(text)
+        assert self.app.screen.query_one(TextArea).text == text
+        await self.press("ctrl+s")
+        await self.until(lambda: not isinstance(self.app.screen, TextModal), "the text box closes")
+
+    def focus_id(self) -> str | None:
+        return self.app.focused.id if self.app.focused is not None else None
+
+    def noted(self, severity: str, message: str | None = None) -> list[Note]:
+        return [
+            n
+            for n in self.notes
+            if n.severity == severity and (message is None or message in n.message)
+        ]
+
+
+async def until(
+    pilot: Pilot[None], predicate: Callable[[], object], what: str, timeout: float = WAIT
+) -> None:
+    """Let the app run until `predicate()` is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while True:
+        try:
+            if predicate():
+                return
+            last = None
+        except Exception as exc:  # not there yet (no such screen, widget or row)
+            last = exc
+        if time.monotonic() > deadline:
+            detail = f" (last error: {last!r})" if last else ""
+            raise AssertionError(f"timed out after {timeout:.1f}s waiting until {what}{detail}")
+        await pilot.pause(0.05)
+
+
+def record_notifications(app: ObsSupportApp) -> list[Note]:
+    """Every notification the app raises, with the flags it was raised with."""
+    notes: list[Note] = []
+    original = app.notify
+
+    def notify(
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        notes.append(Note(message, title, str(severity), markup))
+        original(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    app.notify = notify  # type: ignore[method-assign]
+    return notes
+
+
+def live_threads() -> set[int]:
+    """Threads currently inside `obs_support.client.live` (following a live stream)."""
+    found = set()
+    for ident, frame in sys._current_frames().items():
+        f: Any = frame
+        while f is not None:
+            if f.f_code.co_filename.endswith(os.path.join("obs_support", "client", "live.py")):
+                found.add(ident)
+                break
+            f = f.f_back
+    return found
+
+
+def stacks(idents: set[int]) -> str:
+    frames = sys._current_frames()
+    return "".join(
+        line
+        for ident in idents
+        if ident in frames
+        for line in traceback.format_stack(frames[ident])
+    )
+
+
+class DaemonExecutor(ThreadPoolExecutor):
+    """The loop's default executor (Textual's thread workers), on daemon threads.
+
+    A worker that never ends (see `test_quitting_ends_the_process`) then cannot keep
+    `asyncio.run` or the test process from ending; the tests still check that it ends.
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+
+        def run() -> None:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as exc:
+                    future.set_exception(exc)
+
+        threading.Thread(target=run, name="tui-test-worker", daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        return None
+
+
+def run_async(main: Callable[[], Awaitable[None]]) -> None:
+    async def with_daemon_workers() -> None:
+        asyncio.get_running_loop().set_default_executor(DaemonExecutor())
+        await main()
+
+    asyncio.run(with_daemon_workers())
+
+
+class Relay:
+    """A TCP relay in front of the server, which a test can cut like a pulled cable.
+
+    The app talks to the server through it. Before the app exits, `cut()` ends its live
+    stream from the far side, so the stream thread is not blocked in a read when the app
+    closes its client (closing a socket another thread is reading does not wake that read).
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = int(upstream.rsplit(":", 1)[1])
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._sockets: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._cut = False
+        self._start(self._accept)
+
+    def _start(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                near, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                if self._cut:
+                    near.close()
+                    return
+                far = socket.create_connection(("127.0.0.1", self.upstream))
+                self._sockets += [near, far]
+                self._start(self._pump, near, far)
+                self._start(self._pump, far, near)
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def cut(self) -> None:
+        """Drop every connection and refuse new ones (shutdown wakes blocked reads)."""
+        with self._lock:
+            if self._cut:
+                return
+            self._cut = True
+            for sock in (*self._sockets, self._listener):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # on the listener: wakes accept()
+        self._threads[0].join(timeout=2)
+        self._listener.close()
+
+    def close(self) -> None:
+        self.cut()
+        for thread in self._threads:
+            thread.join(timeout=2)
+        for sock in self._sockets:
+            sock.close()
+
+
+async def end_live_stream(run: Run, relay: Relay) -> None:
+    """Cut the app's connection and wait until its stream thread has noticed."""
+    relay.cut()
+    if run.app.is_running:
+        # If the app is failing, the check of its thread after it exits says more.
+        with contextlib.suppress(AssertionError):
+            await run.until(lambda: not run.app.connected, "the stream notices the cut", 3)
+
+
+async def await_live_threads_end(app: ObsSupportApp, before: set[int], failed: bool) -> None:
+    """After the app exited: its stream thread must end (quickly: it is not reading)."""
+    deadline = time.monotonic() + WAIT
+    while stuck := live_threads() - before:
+        if time.monotonic() > deadline:
+            if failed:  # the app may have crashed before it could stop its stream
+                stopper = getattr(app, "_stopping", None)
+                for name in ("stop", "set"):
+                    if callable(getattr(stopper, name, None)):
+                        getattr(stopper, name)()
+                        break
+                return  # the test's own failure says more; daemon threads cannot hang it
+            raise AssertionError(f"the app's live-stream thread did not end:\n{stacks(stuck)}")
+        await asyncio.sleep(0.05)
+
+
+def drive(
+    server: LiveServer,
+    api: Api,
+    tenant: Tenant,
+    who: User,
+    scenario: Scenario,
+    *,
+    translator: Translator = EN,
+    live: bool = True,
+    client_class: type[ObsClient] = ObsClient,
+    wait_loaded: bool = True,
+) -> None:
+    """Open the app as `who`, wait for the queue, and play `scenario` on it."""
+
+    async def main() -> None:
+        before = live_threads()
+        relay = Relay(server.url)
+        obs = client_class(relay.url, who.token)
+        app = ObsSupportApp(obs, translator, live=live)
+        notes = record_notifications(app)
+        failed = True
+        try:
+            async with app.run_test(size=SIZE, notifications=True) as pilot:
+                run = Run(app, pilot, notes, api, tenant)
+                try:
+                    await run.until(lambda: isinstance(app.screen, QueueScreen), "queue opens")
+                    if wait_loaded:
+                        await run.until(
+                            lambda: (
+                                run.queue.sub_title == run.t("view_all")
+                                and "Σ" in run.counts_text()
+                            ),
+                            "the queue and its counts load",
+                        )
+                    await scenario(run)
+                finally:
+                    await end_live_stream(run, relay)
+            failed = False
+        finally:
+            await await_live_threads_end(app, before, failed)
+            obs.close()
+            relay.close()
+
+    run_async(main)
+
+
+# --- arranging data ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A SQLite server for the tests that need not run on both databases."""
+    root = tmp_path_factory.mktemp("tui-server")
+    with start_server(f"sqlite:///{root / 'tui.sqlite3'}", root / "data") as live:
+        yield live
+
+
+@pytest.fixture
+def lite_api(lite: LiveServer) -> Iterator[Api]:
+    with Api(lite.url) as client:
+        yield client
+
+
+@pytest.fixture
+def lite_tenant(lite: LiveServer, lite_api: Api) -> Tenant:
+    return make_tenant(lite, lite_api)
+
+
+def file(api: Api, tenant: Tenant, summary: str, priority: str = "medium", **body: Any) -> str:
+    ref: str = tenant.incident(api, summary=summary, priority=priority, **body)["ref"]
+    return ref
+
+
+def set_status(api: Api, who: User, ref: str, status: str, reason: str | None = None) -> None:
+    body: Json = {"status": status} | ({"reason": reason} if reason else {})
+    api.as_(who).ok("POST", f"/incidents/{ref}/status", json=body)
+
+
+def assign(api: Api, who: User, ref: str, assignee: User) -> None:
+    api.as_(who).ok("PATCH", f"/incidents/{ref}", json={"assignee_id": assignee.id})
+
+
+def fetch(api: Api, who: User, ref: str) -> Json:
+    result: Json = api.as_(who).ok("GET", f"/incidents/{ref}")
+    return result
+
+
+def plain(renderable: object) -> str:
+    if isinstance(renderable, Text):
+        return renderable.plain
+    if isinstance(renderable, Group):
+        return "\n".join(plain(r) for r in renderable.renderables)
+    return str(renderable)
+
+
+def texts(renderable: object) -> Iterator[Text]:
+    if isinstance(renderable, Text):
+        yield renderable
+    elif isinstance(renderable, Group):
+        for r in renderable.renderables:
+            yield from texts(r)
+
+
+def links_in(text: Text) -> list[str]:
+    styles = [text.style, *(span.style for span in text.spans)]
+    parsed = [s if isinstance(s, Style) else Style.parse(s) for s in styles]
+    return [s.link for s in parsed if s.link]
+
+
+def screen_text(app: ObsSupportApp) -> str:
+    """What the terminal shows, as text (from the SVG screenshot)."""
+    svg = app.export_screenshot()
+    runs = re.findall(r"<text[^>]*>(.*?)</text>", svg, flags=re.S)
+    return html.unescape("".join(runs)).replace("\xa0", " ")
+
+
+def count_of(counts: str, label: str) -> int:
+    match = re.search(rf"(?:^|\s){re.escape(label)}\s+(\d+)", counts)
+    assert match, f"{label!r} not in the counts bar {counts!r}"
+    return int(match.group(1))
+
+
+# --- 1. start -----------------------------------------------------------------------------------
+
+
+def test_the_queue_opens_branded_and_in_priority_then_age_order(
+    server: LiveServer, api: Api, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    api.as_(tenant.admin).ok("PATCH", "/observatory", json={"accent_color": "#aa3300"})
+    priorities = ["low", "high", "medium", "high", "low"]
+    refs = [file(api, tenant, f"Incident {i} ({p})", p) for i, p in enumerate(priorities)]
+    rank = {"high": 0, "medium": 1, "low": 2}
+    expected = sorted(refs, key=lambda r: rank[priorities[refs.index(r)]])  # stable: by age
+    set_status(api, tenant.staff, refs[0], "in_progress")
+    set_status(api, tenant.staff, refs[1], "blocked", "Waiting for the new encoder")
+    set_status(api, tenant.staff, refs[2], "done")
+    foreign = file(api, other_tenant, "Someone else's observatory")
+
+    async def scenario(run: Run) -> None:
+        await run.until(lambda: len(run.refs()) == 5, "five rows load")
+        assert run.refs() == expected
+        assert foreign not in run.refs()
+        assert run.cell(refs[1], "status").plain == "Blocked"
+        assert run.cell(refs[1], "priority").plain == "High"
+        assert run.cell(refs[0], "summary").plain == "Incident 0 (low)"
+
+        counts = run.counts_text()
+        assert count_of(counts, "Open") == 2
+        assert count_of(counts, "In progress") == 1
+        assert count_of(counts, "Blocked") == 1
+        assert count_of(counts, "Done") == 1
+        assert count_of(counts, "Cancelled") == 0
+        assert re.search(r"Σ 5\b", counts), counts
+
+        name = f"Observatory {tenant.slug}"
+        assert run.app.title == name
+        assert name in str(run.queue.query_one(HeaderTitle).content)
+        assert "Staff Member" in run.app.sub_title
+        header = run.queue.query_one(Header)
+        assert header.styles.background == Color.parse("#aa3300")
+
+    drive(server, api, tenant, tenant.staff, scenario)
+
+
+# --- 2. filters -----------------------------------------------------------------------------
+
+
+def test_saved_views_and_search_show_exactly_the_matching_incidents(
+    server: LiveServer, api: Api, tenant: Tenant
+) -> None:
+    mine = file(api, tenant, "Focuser drifts at night", "high")
+    blocked = file(api, tenant, "Camera cooler fails")
+    low = file(api, tenant, "Dome shutter squeaks", "low")
+    high = file(api, tenant, "DOME SHUTTER jammed half open", "high")
+    plain_one = file(api, tenant, "Guider loses the star")
+    in_comment = file(api, tenant, "Strange noise", message="It comes from the dome shutter.")
+    assign(api, tenant.admin, mine, tenant.staff)
+    assign(api, tenant.admin, blocked, tenant.admin)
+    set_status(api, tenant.staff, blocked, "blocked", "Waiting for the client")
+    set_status(api, tenant.staff, high, "in_progress")
+    everything = {mine, blocked, low, high, plain_one, in_comment}
+
+    async def scenario(run: Run) -> None:
+        await run.queue_shows(everything, "all")
+        await run.view("2", "view_mine")
+        await run.queue_shows({mine}, "mine")
+        await run.view("3", "view_unassigned")
+        await run.queue_shows({low, high, plain_one, in_comment}, "unassigned")
+        await run.view("4", "view_high")
+        await run.queue_shows({mine, high}, "high priority")
+        await run.view("5", "view_blocked")
+        await run.queue_shows({blocked}, "blocked")
+        assert run.cell(blocked, "status").plain == "Blocked"
+        await run.view("1", "view_all")
+        await run.queue_shows(everything, "all again")
+
+        await run.press("slash")
+        assert run.focus_id() == "search"
+        await run.type("dome shutter")
+        await run.press("enter")
+        # Summaries in any case, and comments too (the search box says so).
+        await run.queue_shows({low, high, in_comment}, "search 'dome shutter'")
+        assert run.focus_id() == "queue"
+        assert run.refs() == [high, in_comment, low]
+
+    drive(server, api, tenant, tenant.staff, scenario)
+
+
+def test_switching_views_while_a_page_is_loading_shows_only_the_new_view(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant
+) -> None:
+    """A slow answer for the old view must not land in the new one."""
+    api, tenant = lite_api, lite_tenant
+    mine = file(api, tenant, "Assigned to me")
+    others = {file(api, tenant, f"Not mine {i}") for i in range(3)}
+    assign(api, tenant.admin, mine, tenant.staff)
+
+    class SlowFirstPage(ObsClient):
+        """The first (unfiltered) list takes a while, as on a slow link."""
+
+        def list_incidents(self, **params: Any) -> schemas.IncidentPage:
+            if "assignee" not in params:
+                time.sleep(0.6)
+            return super().list_incidents(**params)
+
+    async def scenario(run: Run) -> None:
+        await run.until(lambda: run.table.columns and run.app.focused is run.table, "queue ready")
+        assert run.table.row_count == 0, "the first page is still on its way"
+        await run.press("2")
+        await run.until(lambda: run.queue.sub_title == run.t("view_mine"), "'mine' loads")
+        await run.pilot.pause(1.0)  # the slow answer for "all" has arrived by now
+        assert set(run.refs()) == {mine}, f"rows of the old view leaked in: {others}"
+
+    drive(
+        lite,
+        api,
+        tenant,
+        tenant.staff,
+        scenario,
+        client_class=SlowFirstPage,
+        wait_loaded=False,
+    )
+
+
+# --- 3. paging ------------------------------------------------------------------------------
+
+
+def bulk_incidents(server: LiveServer, tenant: Tenant, n: int) -> list[tuple[int, str]]:
+    """`n` incidents filed straight through the service layer in one transaction (fast)."""
+    made = []
+    with server.db.write() as session:
+        client = session.get(UserRow, tenant.client.id)
+        assert client is not None
+        for i in range(n):
+            priority = (0, 5, 10)[i % 3]
+            body = schemas.IncidentCreate.model_validate(
+                {
+                    "type": "repair",
+                    "priority": priority,
+                    "message": f"Bulk incident number {i}.",
+                    "summary": f"Bulk {i:03d}",
+                }
+            )
+            detail = incident_service.create(session, server.settings, client, body)
+            made.append((priority, detail.ref))
+    return made
+
+
+def test_the_queue_loads_further_pages_as_the_cursor_nears_the_end(
+    server: LiveServer, api: Api, tenant: Tenant
+) -> None:
+    made = bulk_incidents(server, tenant, 250)
+    expected = [ref for _, ref in sorted(made, key=lambda m: -m[0])]  # stable: age within
+
+    async def scenario(run: Run) -> None:
+        await run.until(lambda: run.table.row_count == 100, "the first page (100 rows) loads")
+        await run.pilot.pause(0.3)
+        assert run.table.row_count == 100, "only the first page loads before the cursor moves"
+        assert run.refs() == expected[:100]
+        for loaded in (200, 250):
+            await run.press("ctrl+end")
+            await run.until(
+                lambda n=loaded: run.table.row_count == n,  # type: ignore[misc]
+                f"the cursor at the end loads rows up to {loaded}",
+            )
+        assert run.refs() == expected
+        await run.press("ctrl+end")
+        await run.pilot.pause(0.3)
+        assert run.table.row_count == 250, "no page after the last one"
+        assert len(set(run.refs())) == 250
+
+    drive(server, api, tenant, tenant.staff, scenario)
+
+
+# --- 4. opening an incident -----------------------------------------------------------------
+
+
+def test_enter_opens_the_incident_and_escape_goes_back(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant
+) -> None:
+    api, tenant = lite_api, lite_tenant
+    first = file(api, tenant, "Mount stalls when slewing east", "high")
+    ref = file(api, tenant, "Filter wheel stuck", "low", message="Position 3 never arrives.")
+    api.as_(tenant.staff).ok(
+        "POST", f"/incidents/{ref}/comments", json={"body": "Which firmware?\nv2 or v3?"}
+    )
+
+    async def scenario(run: Run) -> None:
+        await run.queue_shows({first, ref}, "both incidents")
+        await run.open(ref)
+        head = run.header_text()
+        assert ref in head and "Filter wheel stuck" in head
+        assert "Low" in head and "Open" in head and "Account A" in head
+        timeline = plain(run.timeline())
+        assert "Position 3 never arrives." in timeline
+        assert "Which firmware?\nv2 or v3?" in timeline.replace("    ", "")
+        assert "Client A" in timeline and "Staff Member" in timeline
+        await run.press("escape")
+        await run.until(lambda: isinstance(run.app.screen, QueueScreen), "back to the queue")
+        assert set(run.refs()) == {first, ref}
+
+    drive(lite, api, tenant, tenant.staff, scenario)
+
+
+# --- 5. actions -----------------------------------------------------------------------------
+
+
+def test_staff_reply_note_status_assign_and_priority_from_the_incident(
+    server: LiveServer, api: Api, tenant: Tenant
+) -> None:
+    ref = file(api, tenant, "Encoder errors on the declination axis", "low")
+
+    def events(who: User = tenant.staff) -> list[Json]:
+        result: list[Json] = fetch(api, who, ref)["events"]
+        return result
+
+    async def scenario(run: Run) -> None:
+        await run.open(ref)
+
+        await run.press("r")
+        await run.write("We are on it")
+        await run.until(
+            lambda: any(e["body"] == "We are on it" and not e["internal"] for e in events()),
+            "the reply is saved",
+        )
+        await run.until(lambda: "We are on it" in plain(run.timeline()), "the reply shows")
+
+        await run.press("n")
+        await run.write("Check the cable first")
+        await run.until(
+            lambda: any(e["body"] == "Check the cable first" and e["internal"] for e in events()),
+            "the internal note is saved",
+        )
+        assert not any(e.get("body") == "Check the cable first" for e in events(tenant.client))
+
+        await run.press("s")
+        await run.choose("in_progress")
+        await run.until(
+            lambda: fetch(api, tenant.staff, ref)["status"] == "in_progress", "in progress"
+        )
+        await run.until(lambda: "In progress" in run.header_text(), "the header says so")
+
+        await run.press("s")
+        await run.choose("blocked")
+        await run.write("Waiting for a spare encoder")
+        await run.until(lambda: fetch(api, tenant.staff, ref)["status"] == "blocked", "blocked")
+        change = [e for e in events() if e["kind"] == "status_changed"][-1]
+        assert change["data"]["to"] == "blocked"
+        assert change["data"]["reason"] == "Waiting for a spare encoder"
+
+        await run.press("a")
+        await run.choose(str(tenant.staff.id))  # "Me"
+        await run.until(
+            lambda: (fetch(api, tenant.staff, ref)["assignee"] or {}).get("id") == tenant.staff.id,
+            "assigned to me",
+        )
+
+        await run.press("p")
+        await run.choose("10")
+        await run.until(lambda: fetch(api, tenant.staff, ref)["priority"] == 10, "high priority")
+        await run.until(lambda: "High" in run.header_text(), "the header shows High")
+        assert not run.noted("error"), run.notes
+
+    drive(server, api, tenant, tenant.staff, scenario)
+
+
+def test_the_queue_shows_changes_made_in_the_incident_screen(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant
+) -> None:
+    """Back from an incident, its row shows the new priority and status (and is re-sorted)."""
+    api, tenant = lite_api, lite_tenant
+    top = file(api, tenant, "Already high", "high")
+    ref = file(api, tenant, "Raised to high in the TUI", "low")
+
+    async def scenario(run: Run) -> None:
+        await run.queue_shows({top, ref}, "both")
+        await run.open(ref)
+        await run.press("p")
+        await run.choose("10")
+        await run.until(lambda: "High" in run.header_text(), "the header shows High")
+        await run.press("s")
+        await run.choose("in_progress")
+        await run.until(lambda: "In progress" in run.header_text(), "the header says so")
+        await run.press("escape")
+        await run.until(lambda: isinstance(run.app.screen, QueueScreen), "back to the queue")
+        try:
+            await run.until(
+                lambda: (
+                    run.cell(ref, "priority").plain == "High"
+                    and run.cell(ref, "status").plain == "In progress"
+                ),
+                "the row shows the new priority and status",
+                timeout=3,
+            )
+        except AssertionError:
+            row = {c: run.cell(ref, c).plain for c in ("priority", "status")}
+            now = fetch(api, tenant.staff, ref)
+            raise AssertionError(
+                f"back in the queue, {ref} still shows {row} (rows in order: {run.refs()}); "
+                f"the API says priority {now['priority']}, status {now['status']}"
+            ) from None
+        assert run.refs() == [top, ref], "high priority, then oldest first"
+
+    drive(lite, api, tenant, tenant.staff, scenario)
+
+
+def test_a_refused_change_shows_the_servers_reason_and_changes_nothing(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant
+) -> None:
+    """The choices were computed before someone else closed the incident: the server says no."""
+    api, tenant = lite_api, lite_tenant
+    ref = file(api, tenant, "Closed by a colleague meanwhile")
+
+    async def scenario(run: Run) -> None:
+        await run.open(ref)
+        await run.press("s")
+        await run.until(lambda: isinstance(run.app.screen, ChoiceModal), "the choice opens")
+        set_status(api, tenant.admin, ref, "cancelled", "Duplicate")
+        await run.choose("in_progress")
+        await run.until(lambda: run.noted("error"), "an error notification")
+        assert isinstance(run.app.screen, IncidentScreen)
+        assert fetch(api, tenant.staff, ref)["status"] == "cancelled"
+        await run.until(lambda: "Cancelled" in run.header_text(), "the header catches up")
+
+    drive(lite, api, tenant, tenant.staff, scenario)
+
+
+def test_the_queue_catches_up_with_changes_made_while_an_incident_was_open(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant
+) -> None:
+    api, tenant = lite_api, lite_tenant
+    ref = file(api, tenant, "Reading this one")
+
+    async def scenario(run: Run) -> None:
+        await run.until(lambda: run.app.connected, "the live stream connects")
+        await run.open(ref)
+        new = file(api, tenant, "Filed while staff read another", "high")
+        set_status(api, tenant.admin, ref, "in_progress")
+        await run.until(lambda: "In progress" in run.header_text(), "the open incident updates")
+        await run.press("escape")
+        await run.until(lambda: isinstance(run.app.screen, QueueScreen), "back to the queue")
+        try:
+            await run.until(lambda: new in run.refs(), "the new incident is in the queue", 3)
+        except AssertionError:
+            raise AssertionError(
+                f"{new}, filed while {ref} was open, is missing from the queue {run.refs()}"
+            ) from None
+        assert run.cell(ref, "status").plain == "In progress"
+
+    drive(lite, api, tenant, tenant.staff, scenario)
+
+
+def test_an_incident_catches_up_with_comments_made_while_a_dialog_was_open(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant
+) -> None:
+    api, tenant = lite_api, lite_tenant
+    ref = file(api, tenant, "A long reply in the making")
+
+    async def scenario(run: Run) -> None:
+        await run.until(lambda: run.app.connected, "the live stream connects")
+        await run.open(ref)
+        await run.press("r")
+        await run.until(lambda: isinstance(run.app.screen, TextModal), "the reply box opens")
+        api.as_(tenant.client).ok(
+            "POST", f"/incidents/{ref}/comments", json={"body": "Never mind, it works now"}
+        )
+        await run.pilot.pause(0.5)  # the event has reached the app by now
+        await run.press("escape")  # the reply is abandoned
+        await run.until(lambda: isinstance(run.app.screen, IncidentScreen), "back")
+        try:
+            await run.until(
+                lambda: "Never mind, it works now" in plain(run.timeline()),
+                "the client's comment shows",
+                3,
+            )
+        except AssertionError:
+            raise AssertionError(
+                "a comment that arrived while the reply box was open never shows in the "
+                f"timeline:\n{plain(run.timeline())}"
+            ) from None
+
+    drive(lite, api, tenant, tenant.staff, scenario)
+
+
+# --- 6. live --------------------------------------------------------------------------------
+
+
+def test_changes_by_others_reach_the_open_queue_live(
+    server: LiveServer, api: Api, tenant: Tenant
+) -> None:
+    existing = file(api, tenant, "Collimation is off")
+
+    async def scenario(run: Run) -> None:
+        await run.queue_shows({existing}, "the one incident")
+        await run.until(lambda: run.app.connected, "the live stream connects")
+        assert count_of(run.counts_text(), "Open") == 1
+
+        new = tenant.incident(api, tenant.client, summary="Roof will not close", priority="high")
+        await run.until(lambda: new["ref"] in run.refs(), "the new row appears", LIVE_BOUND)
+        assert run.refs() == [new["ref"], existing], "high priority goes first"
+        assert run.cell(new["ref"], "summary").plain == "Roof will not close"
+        toast = [n for n in run.notes if n.title == run.t("tui_new")]
+        assert toast and new["ref"] in toast[0].message
+        assert "Roof will not close" in toast[0].message
+        await run.until(lambda: count_of(run.counts_text(), "Open") == 2, "the counts update")
+
+        set_status(api, tenant.admin, existing, "in_progress")
+        await run.until(
+            lambda: run.cell(existing, "status").plain == "In progress",
+            "the status cell updates",
+            LIVE_BOUND,
+        )
+        assign(api, tenant.admin, existing, tenant.admin)
+        await run.until(
+            lambda: run.cell(existing, "assignee").plain != "—",
+            "the assignee cell updates",
+            LIVE_BOUND,
+        )
+
+    drive(server, api, tenant, tenant.staff, scenario)
+
+
+def test_a_row_that_stops_matching_the_view_leaves_it(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant
+) -> None:
+    api, tenant = lite_api, lite_tenant
+    ref = file(api, tenant, "Waiting for the courier")
+    set_status(api, tenant.staff, ref, "blocked", "Parts are on their way")
+
+    async def scenario(run: Run) -> None:
+        await run.until(lambda: run.app.connected, "the live stream connects")
+        await run.view("5", "view_blocked")
+        await run.queue_shows({ref}, "blocked")
+        set_status(api, tenant.admin, ref, "in_progress")
+        try:
+            await run.until(lambda: ref not in run.refs(), "it leaves the 'blocked' view", 3)
+        except AssertionError:
+            raise AssertionError(
+                f"{ref} is in progress now but stays in the 'blocked' view, its status cell "
+                f"saying {run.cell(ref, 'status').plain!r}"
+            ) from None
+
+    drive(lite, api, tenant, tenant.staff, scenario)
+
+
+@pytest.mark.parametrize("summary", ["[b]Loud[/b] noise from the dome", "Dome [/b] stuck"])
+def test_a_live_incident_toast_shows_its_summary_literally(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant, summary: str
+) -> None:
+    """A client's summary is shown as typed in the new-incident toast, and cannot crash it."""
+    api, tenant = lite_api, lite_tenant
+    failure: list[BaseException] = []
+
+    async def scenario(run: Run) -> None:
+        await run.until(lambda: run.app.connected, "the live stream connects")
+        ref = file(api, tenant, summary)
+        await run.until(lambda: ref in run.refs(), "the new row appears", LIVE_BOUND)
+        await run.until(lambda: run.app.screen.query(Toast), "a toast shows")
+        await run.pilot.pause(0.2)
+        toasts = [str(t.render()) for t in run.app.screen.query(Toast)]
+        assert any(summary in t for t in toasts), toasts
+
+    try:
+        drive(lite, api, tenant, tenant.staff, scenario)
+    except Exception as exc:  # the app crashing shows up here
+        failure.append(exc)
+    assert not failure, f"the app failed on the summary {summary!r}: {failure[0]!r}"
+
+
+# --- 7. the client's view -------------------------------------------------------------------
+
+
+def test_a_client_sees_only_their_account_and_cannot_use_staff_actions(
+    server: LiveServer, api: Api, tenant: Tenant
+) -> None:
+    own = file(api, tenant, "Our mount is noisy", "high")
+    by_staff = tenant.incident(
+        api,
+        tenant.staff,
+        summary="Filed for account A by staff",
+        client_account_id=tenant.account_a,
+    )["ref"]
+    other = tenant.incident(api, tenant.client_b, summary="Account B's problem")["ref"]
+    api.as_(tenant.staff).ok(
+        "POST", f"/incidents/{own}/comments", json={"body": "Staff only remark", "internal": True}
+    )
+
+    async def scenario(run: Run) -> None:
+        await run.queue_shows({own, by_staff}, "account A's incidents")
+        assert other not in run.refs()
+        assert re.search(r"Σ 2\b", run.counts_text()), run.counts_text()
+        assert "Client" in run.app.sub_title
+
+        await run.open(own)
+        assert "Staff only remark" not in plain(run.timeline())
+        for key in ("n", "p", "a"):
+            before = len(run.noted("warning"))
+            await run.press(key)
+            await run.until(
+                lambda n=before: len(run.noted("warning", run.t("tui_staff_only"))) > n,  # type: ignore[misc]
+                f"a warning after {key!r}",
+            )
+            await run.pilot.pause(0.1)
+            assert isinstance(run.app.screen, IncidentScreen), f"{key!r} opened a dialog"
+        after = fetch(api, tenant.staff, own)
+        assert after["priority"] == 10 and after["assignee"] is None
+        assert sum(e["kind"] == "comment" for e in after["events"]) == 2
+
+        await run.press("s")  # a client may only cancel, with a reason
+        await run.choose("cancelled")
+        await run.write("Solved it ourselves")
+        await run.until(
+            lambda: fetch(api, tenant.client, own)["status"] == "cancelled", "cancelled"
+        )
+
+    drive(server, api, tenant, tenant.client, scenario)
+
+
+# --- 8. literal rendering -------------------------------------------------------------------
+
+
+MARKUP = "[bold]x[/bold]"
+LINK = "[link=https://evil.example]click[/link]"
+
+
+def test_user_text_is_shown_literally_never_as_markup_or_terminal_control(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant
+) -> None:
+    api, tenant = lite_api, lite_tenant
+    bold = file(api, tenant, MARKUP, "high")
+    link = file(api, tenant, LINK, message=f"See {LINK} and {MARKUP}\nsecond line")
+    # The API refuses C0 controls such as ESC in comments, but takes C1 ones and bidi marks.
+    refused = api.as_(tenant.client).post(
+        f"/incidents/{link}/comments", json={"body": "\x1b[31mred"}
+    )
+    assert refused.status_code == 422
+    api.as_(tenant.client).ok(
+        "POST", f"/incidents/{link}/comments", json={"body": "csi \x9b31mred \u202eevil"}
+    )
+    # An ESC sequence that reached the database some other way (older data, an import).
+    with lite.db.write() as session:
+        row = session.get(UserRow, tenant.client.id)
+        assert row is not None
+        incident_service.comment(
+            session,
+            lite.settings,
+            row,
+            link,
+            schemas.CommentCreate.model_construct(
+                body="\x1b[31mred\x07 \x1b]8;;https://evil.example\x1b\\x",
+                internal=False,
+                source=CommentSource.TEXT,
+            ),
+        )
+
+    async def scenario(run: Run) -> None:
+        await run.queue_shows({bold, link}, "both")
+        for ref, summary in ((bold, MARKUP), (link, LINK)):
+            cell = run.cell(ref, "summary")
+            assert cell.plain == summary
+            assert not cell.spans and not links_in(cell)
+        for y in range(run.table.size.height):
+            for segment in run.table.render_line(y):
+                assert segment.style is None or not segment.style.link, segment
+        await run.until(
+            lambda: MARKUP in screen_text(run.app) and LINK in screen_text(run.app),
+            "the screen shows both summaries verbatim",
+        )
+        assert "evil.example" not in re.sub(re.escape(LINK), "", screen_text(run.app))
+
+        await run.open(link)
+        assert LINK in run.header_text()
+        header = run.incident.query_one("#incident-header", Static).content
+        assert isinstance(header, Text) and not links_in(header)
+        timeline = run.timeline()
+        body = plain(timeline)
+        assert f"See {LINK} and {MARKUP}" in body
+        assert "␛[31mred" in body and "␛]8;;https://evil.example␛" in body
+        assert "\x1b" not in body and "\x07" not in body and "\x9b" not in body
+        assert "\u202e" not in body
+        for text in texts(timeline):
+            assert not links_in(text), text
+        await run.until(
+            lambda: LINK in screen_text(run.app) and MARKUP in screen_text(run.app),
+            "the screen shows the comment verbatim",
+        )
+        assert "\x1b" not in run.app.export_screenshot()
+        # BEL is made visible like ESC (text.py), not dropped on the way.
+        assert "␛[31mred␇" in body, body
+
+    drive(lite, api, tenant, tenant.staff, scenario)
+
+
+@pytest.mark.parametrize("name", ["[b]Eve[/b]", "Mallory [/b]"])
+def test_choices_show_names_literally(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant, name: str
+) -> None:
+    """Staff names in the assign dialog are people's text: shown as typed, never as markup."""
+    api, tenant = lite_api, lite_tenant
+    invite(api, tenant.admin, "staff", name=name)
+    ref = file(api, tenant, "Needs an owner")
+    failure: list[BaseException] = []
+
+    async def scenario(run: Run) -> None:
+        await run.open(ref)
+        await run.press("a")
+        await run.until(lambda: isinstance(run.app.screen, ChoiceModal), "the choice opens")
+        await run.until(lambda: "Administrator" in screen_text(run.app), "the names show")
+        shown = screen_text(run.app)
+        assert name in shown, [line for line in shown.splitlines() if "▊" in line]
+
+    try:
+        drive(lite, api, tenant, tenant.staff, scenario)
+    except Exception as exc:
+        failure.append(exc)
+    assert not failure, f"the assign dialog failed on the name {name!r}: {failure[0]!r}"
+
+
+# --- 9. the server goes away and comes back ---------------------------------------------------
+
+
+@contextmanager
+def serve_on(database_url: str, data_dir: Path, port: int) -> Iterator[LiveServer]:
+    """`tests.support.start_server`, on a port of our choosing (to restart on the same one)."""
+    upgrade(database_url)
+    settings = server_settings(database_url, data_dir, public_url=f"http://127.0.0.1:{port}")
+    db = connect(database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    config = uvicorn.Config(
+        create_app(settings, db),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"test server did not start on port {port}")
+        time.sleep(0.01)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", database_url, settings, db)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        db.dispose()
+
+
+def test_the_app_reconnects_and_catches_up_after_the_server_restarts(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'restart.sqlite3'}"
+    data = tmp_path / "data"
+    port = free_port()
+    servers = ExitStack()
+    first = servers.enter_context(serve_on(url, data, port))
+    api = Api(first.url)  # the same address before and after the restart
+    tenant = make_tenant(first, api)
+    quiet = file(api, tenant, "Changed while the server is down")
+    loud = file(api, tenant, "Changed after it is back")
+    up = [True]
+
+    def stop() -> None:
+        servers.close()
+        up[0] = False
+
+    def restart() -> None:
+        servers.enter_context(serve_on(url, data, port))
+        up[0] = True
+
+    async def main() -> None:
+        before = live_threads()
+        app = ObsSupportApp(ObsClient(first.url, tenant.staff.token), EN)
+        notes = record_notifications(app)
+        failed = True
+        try:
+            async with app.run_test(size=SIZE, notifications=True) as pilot:
+                run = Run(app, pilot, notes, api, tenant)
+                try:
+                    await run.until(lambda: isinstance(app.screen, QueueScreen), "queue opens")
+                    await run.queue_shows({quiet, loud}, "both")
+                    await run.until(lambda: app.connected, "the live stream connects")
+
+                    await asyncio.to_thread(stop)
+                    await run.until(
+                        lambda: run.noted("warning", EN("reconnecting")),
+                        "a 'reconnecting' warning shows",
+                    )
+                    assert not app.connected
+
+                    # While it is away, a change lands in the database (through another
+                    # server, say): only a stream that resumes from its Last-Event-ID gets it.
+                    db = connect(url)
+                    try:
+                        with db.write() as session:
+                            admin = session.get(UserRow, tenant.admin.id)
+                            assert admin is not None
+                            incident_service.change_status(
+                                session,
+                                first.settings,
+                                admin,
+                                quiet,
+                                schemas.StatusChange.model_validate({"status": "in_progress"}),
+                            )
+                    finally:
+                        db.dispose()
+
+                    await asyncio.to_thread(restart)
+                    await run.until(lambda: app.connected, "the stream reconnects", 20)
+                    await run.until(
+                        lambda: run.cell(quiet, "status").plain == "In progress",
+                        "the change made while the server was away arrives",
+                    )
+                    set_status(api, tenant.admin, loud, "blocked", "Storm")
+                    await run.until(
+                        lambda: run.cell(loud, "status").plain == "Blocked",
+                        "a change after the restart arrives",
+                        LIVE_BOUND,
+                    )
+                    assert not run.noted("error"), notes
+                finally:
+                    # End the stream from the server's side before the app exits.
+                    if up[0]:
+                        await asyncio.to_thread(stop)
+                    await until(pilot, lambda: not app.connected, "the stream ends", WAIT)
+            failed = False
+        finally:
+            await await_live_threads_end(app, before, failed)
+            app.client.close()
+
+    try:
+        run_async(main)
+    finally:
+        api.http.close()
+        servers.close()
+
+
+# --- the app's lifetime -----------------------------------------------------------------------
+
+
+QUIT_SCRIPT = """
+import asyncio, os, sys, threading, time
+from obs_support.cli.i18n import Translator
+from obs_support.client.api import ObsClient
+from obs_support.tui.app import ObsSupportApp
+
+def watchdog():
+    time.sleep(float(sys.argv[3]))
+    print("still running", flush=True)
+    os._exit(3)
+
+async def main():
+    app = ObsSupportApp(ObsClient(sys.argv[1], sys.argv[2]), Translator("en"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        deadline = time.monotonic() + 20
+        while not app.connected:
+            assert time.monotonic() < deadline, "the live stream never connected"
+            await pilot.pause(0.05)
+        await pilot.press("q")
+    print("app closed", flush=True)
+    threading.Thread(target=watchdog, daemon=True).start()
+
+asyncio.run(main())
+print("asyncio.run returned", flush=True)
+"""
+
+
+def test_quitting_ends_the_process(lite: LiveServer, lite_api: Api, lite_tenant: Tenant) -> None:
+    """After `q`, nothing of the app keeps running: `App.run()` (asyncio.run) returns.
+
+    The live stream runs in a worker thread of the loop's executor; `asyncio.run` waits for
+    it, so it must stop (and stop reading) when the app exits. In its own process, so a
+    thread that never ends cannot harm the other tests.
+    """
+    file(lite_api, lite_tenant, "Anything")
+    grace = 3.0
+    done = subprocess.run(
+        [sys.executable, "-c", QUIT_SCRIPT, lite.url, lite_tenant.staff.token, str(grace)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+    assert "app closed" in done.stdout, done.stderr
+    assert "asyncio.run returned" in done.stdout, (
+        f"the process was still running {grace} s after the app quit (its live-stream "
+        f"thread had not ended)"
+    )
+    assert done.returncode == 0, done.stderr
+
+
+# --- 10. a real terminal --------------------------------------------------------------------
+
+
+def test_obs_support_tui_in_a_real_terminal(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant, tmp_path: Path
+) -> None:
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        pytest.skip("tmux is not installed: the real-terminal test needs it")
+    script = Path(sys.executable).parent / "obs-support"
+    assert script.exists(), script
+    api, tenant = lite_api, lite_tenant
+    ref = file(api, tenant, "Seeing monitor offline", "high")
+    socket = tmp_path / "tmux.sock"
+    session = f"obs-{uuid.uuid4().hex[:8]}"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "TERM": "xterm-256color",
+        "LANG": "C.UTF-8",
+        "OBS_SUPPORT_URL": lite.url,
+        "OBS_SUPPORT_TOKEN": tenant.staff.token,
+        "OBS_SUPPORT_CONFIG_DIR": str(tmp_path / "cfg"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
+        "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+    }
+
+    def tmux_cmd(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [tmux, "-S", str(socket), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=10,
+        )
+
+    def pane() -> str:
+        return tmux_cmd("capture-pane", "-p", "-t", session, check=False).stdout
+
+    def alive() -> bool:
+        return tmux_cmd("has-session", "-t", session, check=False).returncode == 0
+
+    def wait(predicate: Callable[[], bool], seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not predicate():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+    def ended() -> bool:
+        shown = tmux_cmd("display-message", "-p", "-t", session, "#{pane_dead}", check=False)
+        return shown.returncode != 0 or shown.stdout.strip() == "1"
+
+    config = tmp_path / "tmux.conf"
+    config.write_text("set -g remain-on-exit on\n")  # keep the pane to read if it fails
+    tmux_cmd(
+        "-f", str(config), "new-session", "-d", "-s", session, "-x", "140", "-y", "40",
+        f"{script} --lang es tui",
+    )  # fmt: skip
+    try:
+        shown = wait(lambda: ref in pane() and "Abierta" in pane(), 20)
+        assert shown, f"the queue never showed {ref} (Abierta):\n{pane()}"
+        screen = pane()
+        assert f"Observatory {tenant.slug}" in screen
+        assert "Prioridad" in screen and "Alta" in screen
+        tmux_cmd("send-keys", "-t", session, "q")
+        assert wait(ended, 5), "`q` did not end `obs-support tui` within 5 s"
+        tmux_cmd("kill-session", "-t", session)
+        assert not alive()
+    finally:
+        tmux_cmd("kill-server", check=False)
