@@ -118,10 +118,13 @@ class LiveTranscriber:
         said = " ".join(s.text for s in self.state.committed)[-200:]
         return f"{self.transcriber.prompt} {said}".strip()
 
-    def _transcribe(self, start: int, end: int, *, quick: bool) -> list[Segment]:
-        # A quick pass may hear a second of speech: too little to tell the language, so it
-        # borrows the user's until a whole phrase has decided it.
-        language = self.language or (self.transcriber.hint if quick else None)
+    def _transcribe(
+        self, start: int, end: int, *, quick: bool, final: bool = False
+    ) -> list[Segment]:
+        # A draft pass may hear a second of speech: too little to tell the language, so it
+        # borrows the user's until a whole phrase (or the final pass) has decided it.
+        draft = quick and not final
+        language = self.language or (self.transcriber.hint if draft else None)
         result = self.transcriber.transcribe(
             self.buffer.read(start, end),
             prompt=self._prompt(),
@@ -131,7 +134,7 @@ class LiveTranscriber:
             offset=start / SAMPLE_RATE,
             language=language,
         )
-        if result.segments and self.language is None and not quick:
+        if result.segments and self.language is None and not draft:
             self.language = result.language  # a whole phrase decides it for the rest
         self.state.passes += 1
         return result.segments
@@ -180,12 +183,12 @@ class LiveTranscriber:
     def _finish(self) -> None:
         end = len(self.buffer)
         rest = self.buffer.read(self._covered, end)
-        if self._covered > self._commit_at and not has_speech_energy(rest):
+        if self._covered > self._commit_at and not has_speech_energy(rest) and self.language:
             final = self.state.tentative  # the last quick pass heard all that was said
         elif has_speech_energy(self.buffer.read(self._commit_at, end)):
             # Quick, like the passes the speaker watched: the last phrase is short, and the
             # wait after the end of speech is what this whole design exists to cut.
-            final = self._transcribe(self._commit_at, end, quick=True)
+            final = self._transcribe(self._commit_at, end, quick=True, final=True)
         else:
             final = []
         self.state.committed.extend(final)
