@@ -40,7 +40,7 @@ from rich.text import Text
 from textual import events
 from textual.color import Color
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Header, Input, OptionList, Static, TextArea
+from textual.widgets import DataTable, Header, Input, Label, OptionList, Static, TextArea
 from textual.widgets._header import HeaderTitle
 from textual.widgets._toast import Toast
 
@@ -646,6 +646,24 @@ def test_enter_opens_the_incident_and_escape_goes_back(
         assert set(run.refs()) == {first, ref}
 
     drive(lite, api, tenant, tenant.staff, scenario)
+
+
+def test_question_mark_shows_the_keys_in_the_users_language(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant
+) -> None:
+    from obs_support.tui.modals import HelpScreen
+
+    file(lite_api, lite_tenant, "Anything at all")
+
+    async def scenario(run: Run) -> None:
+        await run.press("question_mark")
+        await run.until(lambda: isinstance(run.app.screen, HelpScreen), "the help opens")
+        shown = str(run.app.screen.query_one("#help-text", Label).render())
+        assert "Enter open" in shown and "r reply" in shown and "Esc back" in shown
+        await run.press("escape")
+        await run.until(lambda: isinstance(run.app.screen, QueueScreen), "back to the queue")
+
+    drive(lite, lite_api, lite_tenant, lite_tenant.staff, scenario)
 
 
 # --- 5. actions -----------------------------------------------------------------------------

@@ -194,6 +194,7 @@ _MESSAGES: dict[str, dict[Language, str]] = {
         "es": "No hay cambios de estado posibles.",
         "en": "No status change is possible.",
     },
+    "tui_help_title": {"es": "Teclas", "en": "Keys"},
     "tui_help": {
         "es": "Cola: ↑↓ moverse · Enter abrir · / buscar · 1-5 vistas (todas, mías, sin asignar, "
         "alta, bloqueadas) · F5 recargar · q salir\nIncidencia: r responder · n nota interna · "

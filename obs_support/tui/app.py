@@ -151,4 +151,7 @@ class ObsSupportApp(App[None]):
         self.push_screen(IncidentScreen(ref))
 
     def action_help(self) -> None:
-        self.notify(self.t("tui_help"), title="obs-support", timeout=12)
+        from obs_support.tui.modals import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.t("tui_help_title"), self.t("tui_help")))
