@@ -432,7 +432,12 @@ def links_in(text: Text) -> list[str]:
 
 
 def screen_text(app: ObsSupportApp) -> str:
-    """What the terminal shows, as text (from the SVG screenshot)."""
+    """What the terminal shows, as text (from the SVG screenshot).
+
+    Toasts are cleared first: a notice about another test's incident (the tenant is shared)
+    could otherwise cover the very text being looked for.
+    """
+    app.clear_notifications()
     svg = app.export_screenshot()
     runs = re.findall(r"<text[^>]*>(.*?)</text>", svg, flags=re.S)
     return html.unescape("".join(runs)).replace("\xa0", " ")
@@ -664,6 +669,32 @@ def test_question_mark_shows_the_keys_in_the_users_language(
         await run.until(lambda: isinstance(run.app.screen, QueueScreen), "back to the queue")
 
     drive(lite, lite_api, lite_tenant, lite_tenant.staff, scenario)
+
+
+def test_the_footer_keys_are_in_the_users_language(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant
+) -> None:
+    file(lite_api, lite_tenant, "Anything at all")
+
+    def shown(app: ObsSupportApp) -> set[str]:
+        return {
+            b.binding.description for b in app.screen.active_bindings.values() if b.binding.show
+        }
+
+    async def main() -> None:
+        app = ObsSupportApp(ObsClient(lite.url, lite_tenant.staff.token), Translator("es"))
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue opens")
+            await until(pilot, lambda: "Buscar" in shown(app), "Spanish keys")
+            assert {"Todas", "Mías", "Sin asignar", "Bloqueadas", "Salir", "Ayuda"} <= shown(app)
+            assert not {"Search", "Mine", "Quit"} & shown(app)
+            await until(pilot, lambda: app.screen.query_one(DataTable).row_count > 0, "rows")
+            await pilot.press("enter")
+            await until(pilot, lambda: "Responder" in shown(app), "the incident's keys")
+            assert {"Nota interna", "Estado", "Asignar", "Prioridad", "Volver"} <= shown(app)
+            app.exit()
+
+    asyncio.run(main())
 
 
 # --- 5. actions -----------------------------------------------------------------------------

@@ -194,6 +194,14 @@ _MESSAGES: dict[str, dict[Language, str]] = {
         "es": "No hay cambios de estado posibles.",
         "en": "No status change is possible.",
     },
+    "key_search": {"es": "Buscar", "en": "Search"},
+    "key_high": {"es": "Alta", "en": "High"},
+    "key_reload": {"es": "Recargar", "en": "Reload"},
+    "key_back": {"es": "Volver", "en": "Back"},
+    "key_status": {"es": "Estado", "en": "Status"},
+    "key_assign": {"es": "Asignar", "en": "Assign"},
+    "key_quit": {"es": "Salir", "en": "Quit"},
+    "key_help": {"es": "Ayuda", "en": "Help"},
     "tui_help_title": {"es": "Teclas", "en": "Keys"},
     "tui_help": {
         "es": "Cola: ↑↓ moverse · Enter abrir · / buscar · 1-5 vistas (todas, mías, sin asignar, "

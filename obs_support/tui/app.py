@@ -20,6 +20,7 @@ from obs_support.client.errors import ClientError
 from obs_support.client.live import Stopper
 from obs_support.tui.login import LoginScreen
 from obs_support.tui.messages import LinkChanged, LiveEventArrived, RequestFailed
+from obs_support.tui.widgets import localize_bindings
 
 
 class ObsSupportApp(App[None]):
@@ -57,6 +58,7 @@ class ObsSupportApp(App[None]):
         return self.role.is_staff
 
     def on_mount(self) -> None:
+        localize_bindings(self, self.t, {"quit": "key_quit", "help": "key_help"})
         if self.client is None and self.login_screen is not None:
             self.push_screen(self.login_screen)
         else:

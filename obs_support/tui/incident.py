@@ -18,7 +18,12 @@ from obs_support.client.errors import ClientError
 from obs_support.tui.messages import LiveEventArrived, RequestFailed
 from obs_support.tui.modals import ChoiceModal, TextModal
 from obs_support.tui.text import literal
-from obs_support.tui.widgets import PRIORITY_STYLE, STATUS_STYLE, timeline_entry
+from obs_support.tui.widgets import (
+    PRIORITY_STYLE,
+    STATUS_STYLE,
+    localize_bindings,
+    timeline_entry,
+)
 
 if TYPE_CHECKING:
     from obs_support.tui.app import ObsSupportApp
@@ -54,6 +59,18 @@ class IncidentScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        localize_bindings(
+            self,
+            self.obs.t,
+            {
+                "app.pop_screen": "key_back",
+                "reply": "tui_reply",
+                "note": "tui_note",
+                "status": "key_status",
+                "assign": "key_assign",
+                "priority": "tui_priority",
+            },
+        )
         self.sub_title = self.ref
         self.load()
 

@@ -14,7 +14,14 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from obs_support import schemas
 from obs_support.client.errors import ClientError
 from obs_support.tui.messages import LiveEventArrived, RequestFailed
-from obs_support.tui.widgets import COLUMNS, STATUS_STYLE, column_labels, queue_row, sort_key
+from obs_support.tui.widgets import (
+    COLUMNS,
+    STATUS_STYLE,
+    column_labels,
+    localize_bindings,
+    queue_row,
+    sort_key,
+)
 
 if TYPE_CHECKING:
     from obs_support.tui.app import ObsSupportApp
@@ -66,6 +73,19 @@ class QueueScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        localize_bindings(
+            self,
+            self.obs.t,
+            {
+                "search": "key_search",
+                "view('all')": "view_all",
+                "view('mine')": "view_mine",
+                "view('unassigned')": "view_unassigned",
+                "view('high')": "key_high",
+                "view('blocked')": "view_blocked",
+                "reload": "key_reload",
+            },
+        )
         table = self.query_one(DataTable)
         for key, label in zip(COLUMNS, column_labels(self.obs.t), strict=True):
             table.add_column(label, key=key)

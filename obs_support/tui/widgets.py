@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from rich.console import Group, RenderableType
 from rich.text import Text
+from textual.binding import BindingsMap
+from textual.dom import DOMNode
 
 from obs_support import schemas
 from obs_support.cli.i18n import Translator
@@ -97,3 +100,19 @@ def timeline_entry(t: Translator, e: schemas.EventPublic, names: dict[int, str])
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def localize_bindings(node: DOMNode, t: Translator, labels: dict[str, str]) -> None:
+    """Give a screen's key bindings their descriptions in the user's language.
+
+    `labels` maps an action (as in BINDINGS) to a catalog key; Textual reads bindings from the
+    class, so the instance gets a translated copy of them.
+    """
+    current: BindingsMap = node._bindings
+    translated = BindingsMap()
+    for key, bindings in current.key_to_bindings.items():
+        translated.key_to_bindings[key] = [
+            replace(b, description=t(labels[b.action])) if b.action in labels else b
+            for b in bindings
+        ]
+    node._bindings = translated
