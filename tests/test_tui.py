@@ -671,6 +671,50 @@ def test_question_mark_shows_the_keys_in_the_users_language(
     drive(lite, lite_api, lite_tenant, lite_tenant.staff, scenario)
 
 
+def test_a_client_files_an_incident_from_the_form(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant
+) -> None:
+    """c opens the form; the client picks type, priority and telescope, writes, and sends."""
+    from textual.widgets import Select
+
+    from obs_support.tui.new_incident import NewIncidentScreen
+
+    api, tenant = lite_api, lite_tenant
+    file(api, tenant, "Something already open")
+    scope_id = tenant.telescopes[tenant.account_a][1]
+
+    async def main() -> None:
+        app = ObsSupportApp(ObsClient(lite.url, tenant.client.token), EN)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue opens")
+            await until(pilot, lambda: app.screen.query_one(DataTable).row_count > 0, "rows")
+            await pilot.press("c")
+            await until(pilot, lambda: isinstance(app.screen, NewIncidentScreen), "the form")
+            form = app.screen
+            assert not form.query("#account"), "a client files for their own account only"
+            form.query_one("#type", Select).value = "repair"
+            form.query_one("#priority", Select).value = 10
+            form.query_one("#telescope", Select).value = scope_id
+            form.query_one("#message", TextArea).text = "The [b]dome[/b] motor hums\nand stops."
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: isinstance(app.screen, QueueScreen), "back to the queue")
+            await until(
+                pilot,
+                lambda: any("dome" in i.summary for i in app.screen.incidents.values()),
+                "the new incident in the queue",
+            )
+            app.exit()
+
+    asyncio.run(main())
+    filed = api.as_(tenant.client).ok("GET", "/incidents", params={"q": "motor hums"})["items"]
+    assert len(filed) == 1
+    detail = fetch(api, tenant.client, filed[0]["ref"])
+    assert detail["type"] == "repair" and detail["priority"] == 10
+    assert detail["telescope"]["id"] == scope_id
+    assert detail["client_account"]["id"] == tenant.account_a
+    assert detail["events"][1]["body"] == "The [b]dome[/b] motor hums\nand stops."
+
+
 def test_the_footer_keys_are_in_the_users_language(
     lite: LiveServer, lite_api: Api, lite_tenant: Tenant
 ) -> None:

@@ -202,14 +202,20 @@ _MESSAGES: dict[str, dict[Language, str]] = {
     "key_assign": {"es": "Asignar", "en": "Assign"},
     "key_quit": {"es": "Salir", "en": "Quit"},
     "key_help": {"es": "Ayuda", "en": "Help"},
+    "key_new": {"es": "Nueva", "en": "New"},
+    "tui_new_title": {"es": "Nueva incidencia", "en": "New incident"},
+    "tui_no_telescope": {"es": "(ninguno)", "en": "(none)"},
+    "tui_message": {"es": "Qué ocurre", "en": "What is happening"},
+    "tui_file": {"es": "Abrir la incidencia (Ctrl-S)", "en": "File it (Ctrl-S)"},
     "tui_help_title": {"es": "Teclas", "en": "Keys"},
     "tui_help": {
-        "es": "Cola: ↑↓ moverse · Enter abrir · / buscar · 1-5 vistas (todas, mías, sin asignar, "
-        "alta, bloqueadas) · F5 recargar · q salir\nIncidencia: r responder · n nota interna · "
-        "s estado · a asignar · p prioridad · Esc volver",
-        "en": "Queue: ↑↓ move · Enter open · / search · 1-5 views (all, mine, unassigned, high, "
-        "blocked) · F5 reload · q quit\nIncident: r reply · n internal note · s status · "
-        "a assign · p priority · Esc back",
+        "es": "Cola: ↑↓ moverse · Enter abrir · c nueva incidencia · / buscar · 1-5 vistas "
+        "(todas, mías, sin asignar, alta, bloqueadas) · F5 recargar · q salir\n"
+        "Incidencia: r responder · n nota interna · s estado · a asignar · p prioridad · "
+        "Esc volver",
+        "en": "Queue: ↑↓ move · Enter open · c new incident · / search · 1-5 views (all, mine, "
+        "unassigned, high, blocked) · F5 reload · q quit\n"
+        "Incident: r reply · n internal note · s status · a assign · p priority · Esc back",
     },
     "branding_saved": {"es": "Imagen del observatorio guardada.", "en": "Branding saved."},
     "reset_sent": {

@@ -47,6 +47,7 @@ class QueueScreen(Screen[None]):
         Binding("4", "view('high')", "High"),
         Binding("5", "view('blocked')", "Blocked"),
         Binding("f5", "reload", "Reload"),
+        Binding("c", "new_incident", "New"),
     ]
 
     def __init__(self) -> None:
@@ -84,6 +85,7 @@ class QueueScreen(Screen[None]):
                 "view('high')": "key_high",
                 "view('blocked')": "view_blocked",
                 "reload": "key_reload",
+                "new_incident": "key_new",
             },
         )
         table = self.query_one(DataTable)
@@ -233,6 +235,30 @@ class QueueScreen(Screen[None]):
         self.query_text = event.value.strip()
         self.query_one(DataTable).focus()
         self.action_reload()
+
+    def action_new_incident(self) -> None:
+        self.open_form()
+
+    @work(thread=True, exclusive=True, group="form")
+    def open_form(self) -> None:
+        """Fetch what the form offers (accounts for staff, telescopes), then show it."""
+        from obs_support.tui.new_incident import NewIncidentScreen
+
+        client = self.obs.client
+        try:
+            accounts = client.accounts() if self.obs.is_staff else None
+            telescopes = client.telescopes()
+        except ClientError as exc:
+            self.post_message(RequestFailed(exc.message))
+            return
+
+        def filed(ref: str | None) -> None:
+            if ref:
+                self.obs.say(self.obs.t("created", ref=ref))
+
+        self.app.call_from_thread(
+            self.app.push_screen, NewIncidentScreen(accounts, telescopes), filed
+        )
 
     def action_open(self) -> None:
         table = self.query_one(DataTable)
