@@ -75,10 +75,6 @@ class LiveState:
     tentative: list[Segment]
     passes: int = 0
 
-    @property
-    def text(self) -> str:
-        return " ".join(s.text for s in self.committed + self.tentative).strip()
-
 
 class LiveTranscriber:
     def __init__(

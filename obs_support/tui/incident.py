@@ -14,16 +14,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from obs_support import domain, schemas
+from obs_support.cli.render import priority_text, status_text
 from obs_support.client.errors import ClientError
 from obs_support.tui.messages import LiveEventArrived, RequestFailed
 from obs_support.tui.modals import ChoiceModal, TextModal
 from obs_support.tui.text import literal
-from obs_support.tui.widgets import (
-    PRIORITY_STYLE,
-    STATUS_STYLE,
-    localize_bindings,
-    timeline_entry,
-)
+from obs_support.tui.widgets import localize_bindings, timeline_entry
 
 if TYPE_CHECKING:
     from obs_support.tui.app import ObsSupportApp
@@ -92,9 +88,9 @@ class IncidentScreen(Screen[None]):
             "  ",
             Text(t.type(d.type.value)),
             "  ",
-            Text(t.priority(d.priority), style=PRIORITY_STYLE.get(d.priority, "")),
+            priority_text(t, d.priority),
             "  ",
-            Text(t.status(d.status.value), style=STATUS_STYLE.get(d.status.value, "")),
+            status_text(t, d.status.value),
             "\n",
             literal(d.summary, "bold"),
             "\n",

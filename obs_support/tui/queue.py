@@ -12,11 +12,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from obs_support import schemas
+from obs_support.cli.render import STATUS_STYLE
 from obs_support.client.errors import ClientError
 from obs_support.tui.messages import LiveEventArrived, RequestFailed
 from obs_support.tui.widgets import (
     COLUMNS,
-    STATUS_STYLE,
     column_labels,
     localize_bindings,
     queue_row,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -12,16 +12,9 @@ from textual.dom import DOMNode
 
 from obs_support import schemas
 from obs_support.cli.i18n import Translator
+from obs_support.cli.render import priority_text, status_text
 from obs_support.tui.text import literal
 
-PRIORITY_STYLE = {10: "bold red", 5: "yellow", 0: "dim"}
-STATUS_STYLE = {
-    "open": "bold cyan",
-    "in_progress": "bold blue",
-    "blocked": "bold magenta",
-    "done": "green",
-    "cancelled": "dim",
-}
 COLUMNS = (
     "ref",
     "priority",
@@ -56,9 +49,9 @@ def _fit(text: str, width: int) -> str:
 def queue_row(t: Translator, i: schemas.IncidentPublic) -> list[RenderableType]:
     return [
         Text(i.ref, style="bold"),
-        Text(t.priority(i.priority), style=PRIORITY_STYLE.get(i.priority, "")),
+        priority_text(t, i.priority),
         Text(t.type(i.type.value)),
-        Text(t.status(i.status.value), style=STATUS_STYLE.get(i.status.value, "")),
+        status_text(t, i.status.value),
         literal(_fit(i.telescope.name, 18) if i.telescope else "—"),
         literal(_fit(i.client_account.name, 24)),
         literal(_fit(i.summary, 44)),
@@ -96,10 +89,6 @@ def timeline_entry(t: Translator, e: schemas.EventPublic, names: dict[int, str])
     if e.kind != "comment":
         body = Text.assemble("    ", literal(body.plain, multiline=True))
     return Group(head, body)
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def localize_bindings(node: DOMNode, t: Translator, labels: dict[str, str]) -> None:
