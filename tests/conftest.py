@@ -16,6 +16,9 @@ import pytest
 from tests.support import Api, LiveServer, Tenant, make_tenant, postgres_database, start_server
 from tests.voice_support import speech, virtual_mic, voice_env, whisper_cache  # noqa: F401
 
+# The terminal app's tests share a module-wide server (`lite`, `lite_api`, `lite_tenant`).
+pytest_plugins = ["tests.tui_support"]
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

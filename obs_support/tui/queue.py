@@ -38,6 +38,9 @@ VIEWS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 class QueueScreen(Screen[None]):
+    # The table, not the search box, takes the keys when the screen opens: otherwise Textual's
+    # default focus could land on the input first and "q" or "2" would be typed into it.
+    AUTO_FOCUS = "#queue"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", show=False),
         Binding("slash", "search", "Search"),
