@@ -366,6 +366,27 @@ class StatusCounts(Response):
     total: int
 
 
+class OpenCell(Response):
+    """How many unfinished incidents have this status and this priority."""
+
+    status: Status
+    priority: int
+    count: int
+
+
+class WeekCount(Response):
+    """Incidents filed and finished (done or cancelled) in the week from Monday `week` (UTC)."""
+
+    week: date
+    created: int
+    finished: int
+
+
+class IncidentStats(Response):
+    open: list[OpenCell]
+    weeks: list[WeekCount]
+
+
 class UploadCreate(Request):
     """Announce a file before sending its bytes (see docs/api.md, "Attachments")."""
 

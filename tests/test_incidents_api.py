@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from obs_support.server.models import Notification
+from obs_support.server.models import Incident, Notification, Observatory
 from tests.support import Api, LiveServer, Tenant
 
 
@@ -272,6 +272,61 @@ class TestReadAndList:
         mine = api.as_(tenant.client_b).ok("GET", "/incidents/counts")
         assert mine["counts"]["open"] == 1
         assert mine["total"] == 1
+
+    def test_stats_show_unfinished_by_status_and_priority_and_weekly_flow(
+        self, api: Api, server: LiveServer, tenant: Tenant
+    ) -> None:
+        staff = api.as_(tenant.staff)
+        high = tenant.incident(api, priority="high")["ref"]
+        tenant.incident(api, priority="high")
+        low = tenant.incident(api, priority="low")["ref"]
+        old = tenant.incident(api, who=tenant.client_b, priority="medium")["ref"]
+        staff.ok("POST", f"/incidents/{high}/status", json={"status": "in_progress"})
+        staff.ok("POST", f"/incidents/{low}/status", json={"status": "done"})
+        # Filed three weeks ago: the history cannot be rewritten, but the filing date can.
+        three_weeks_ago = datetime.now(UTC) - timedelta(weeks=3)
+        with server.db.write() as session:
+            row = session.exec(
+                select(Incident)
+                .join(Observatory)
+                .where(Observatory.slug == tenant.slug, Incident.number == int(old.split("-")[1]))
+            ).one()
+            row.created_at = three_weeks_ago
+            session.add(row)
+
+        stats = staff.ok("GET", "/incidents/stats")
+        assert stats["open"] == [
+            {"status": "open", "priority": 10, "count": 1},
+            {"status": "open", "priority": 5, "count": 1},
+            {"status": "in_progress", "priority": 10, "count": 1},
+        ]
+        weeks = stats["weeks"]
+        today = datetime.now(UTC).date()
+        this_monday = today - timedelta(days=today.weekday())
+        assert [w["week"] for w in weeks] == [
+            (this_monday - timedelta(weeks=11 - i)).isoformat() for i in range(12)
+        ]
+        assert (weeks[-1]["created"], weeks[-1]["finished"]) == (3, 1)
+        assert (weeks[-4]["created"], weeks[-4]["finished"]) == (1, 0)
+        assert sum(w["created"] for w in weeks) == 4
+
+        # A client sees only their own account's incidents.
+        theirs = api.as_(tenant.client_b).ok("GET", "/incidents/stats", params={"weeks": 4})
+        assert theirs["open"] == [{"status": "open", "priority": 5, "count": 1}]
+        assert [(w["created"], w["finished"]) for w in theirs["weeks"]] == [
+            (1, 0),
+            (0, 0),
+            (0, 0),
+            (0, 0),
+        ]
+
+    @pytest.mark.parametrize("weeks", ["0", "105", "x"])
+    def test_stats_refuse_an_impossible_number_of_weeks(
+        self, api: Api, tenant: Tenant, weeks: str
+    ) -> None:
+        r = api.as_(tenant.staff).get("/incidents/stats", params={"weeks": weeks})
+        assert r.status_code == 422
+        assert r.json()["field"] == "weeks"
 
 
 class TestChanges:

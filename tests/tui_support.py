@@ -21,7 +21,8 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import DataTable, OptionList, Static, TextArea
+from textual.widgets import DataTable, OptionList, Select, Static, TextArea
+from textual.widgets._select import SelectOverlay
 
 from obs_support.cli.i18n import Translator
 from obs_support.client.api import ObsClient
@@ -122,6 +123,29 @@ class Run:
     async def view(self, key: str, label: str) -> None:
         await self.press(key)
         await self.until(lambda: self.queue.sub_title == self.t(label), f"view {label} loads")
+
+    async def pick(self, select_id: str, label: str) -> None:
+        """Choose `label` in the filter bar's select `select_id` with the keyboard only:
+        f to reach the bar, Tab to the select, Enter to open it, arrows, Enter."""
+        await self.press("f")
+        for _ in range(8):
+            if self.focus_id() == select_id:
+                break
+            await self.press("tab")
+        assert self.focus_id() == select_id, f"Tab never reached {select_id}"
+        select = self.queue.query_one(f"#{select_id}", Select)
+        await self.press("enter")
+        await self.until(lambda: select.expanded, f"{select_id} opens")
+        options = select.query_one(SelectOverlay)
+        prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert label in prompts, f"{label!r} is not among {prompts}"
+        target = prompts.index(label)
+        for _ in range(options.option_count + 1):
+            if options.highlighted == target:
+                break
+            await self.press("down" if (options.highlighted or 0) < target else "up")
+        await self.press("enter")
+        await self.until(lambda: not select.expanded, f"{select_id} closes")
 
     async def queue_shows(self, refs: set[str], what: str) -> None:
         await self.until(lambda: set(self.refs()) == refs, f"{what}: rows are {sorted(refs)}")
@@ -308,6 +332,7 @@ def drive(
     *,
     client_class: type[ObsClient] = ObsClient,
     wait_loaded: bool = True,
+    size: tuple[int, int] = SIZE,
 ) -> None:
     """Open the app as `who`, wait for the queue, and play `scenario` on it."""
 
@@ -318,7 +343,7 @@ def drive(
         notes = record_notifications(app)
         failed = True
         try:
-            async with app.run_test(size=SIZE, notifications=True) as pilot:
+            async with app.run_test(size=size, notifications=True) as pilot:
                 run = Run(app, pilot, notes, api, tenant)
                 await run.until(lambda: isinstance(app.screen, QueueScreen), "the queue opens")
                 if wait_loaded:
@@ -376,6 +401,12 @@ def assign(api: Api, who: User, ref: str, assignee: User) -> None:
 def fetch(api: Api, who: User, ref: str) -> Json:
     result: Json = api.as_(who).ok("GET", f"/incidents/{ref}")
     return result
+
+
+def shown_as(cell: Text, full: str) -> bool:
+    """Whether a queue cell shows `full`, whole or cut to the column with an ellipsis."""
+    text = cell.plain
+    return text == full or (text.endswith("…") and len(text) > 1 and full.startswith(text[:-1]))
 
 
 def plain(renderable: object) -> str:

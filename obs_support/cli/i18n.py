@@ -203,20 +203,112 @@ _MESSAGES: dict[str, dict[Language, str]] = {
     "key_quit": {"es": "Salir", "en": "Quit"},
     "key_help": {"es": "Ayuda", "en": "Help"},
     "key_new": {"es": "Nueva", "en": "New"},
+    "key_filter": {"es": "Filtrar", "en": "Filter"},
+    "key_dashboard": {"es": "Panel", "en": "Dashboard"},
+    "view_filtered": {"es": "Filtradas", "en": "Filtered"},
+    "tui_dashboard": {"es": "Panel", "en": "Dashboard"},
+    "tui_unfinished": {"es": "Sin terminar", "en": "Unfinished"},
+    "tui_weekly": {
+        "es": "Abiertas y terminadas por semana (últimas {n})",
+        "en": "Filed and finished per week (last {n})",
+    },
+    "tui_filed": {"es": "Abiertas", "en": "Filed"},
+    "tui_finished": {"es": "Terminadas", "en": "Finished"},
+    "tui_total": {"es": "Total", "en": "Total"},
     "tui_new_title": {"es": "Nueva incidencia", "en": "New incident"},
     "tui_no_telescope": {"es": "(ninguno)", "en": "(none)"},
     "tui_message": {"es": "Qué ocurre", "en": "What is happening"},
     "tui_file": {"es": "Abrir la incidencia (Ctrl-S)", "en": "File it (Ctrl-S)"},
     "tui_help_title": {"es": "Teclas", "en": "Keys"},
     "tui_help": {
-        "es": "Cola: ↑↓ moverse · Enter abrir · c nueva incidencia · / buscar · 1-5 vistas "
-        "(todas, mías, sin asignar, alta, bloqueadas) · F5 recargar · q salir\n"
+        "es": "Cola: ↑↓ moverse · Enter abrir · c nueva incidencia · / buscar · f filtrar "
+        "(Tab entre filtros, Esc a la lista) · 1-5 vistas (todas, mías, sin asignar, alta, "
+        "bloqueadas) · d panel · F5 recargar · q salir\n"
         "Incidencia: r responder · n nota interna · s estado · a asignar · p prioridad · "
         "Esc volver",
-        "en": "Queue: ↑↓ move · Enter open · c new incident · / search · 1-5 views (all, mine, "
-        "unassigned, high, blocked) · F5 reload · q quit\n"
+        "en": "Queue: ↑↓ move · Enter open · c new incident · / search · f filter (Tab between "
+        "filters, Esc to the list) · 1-5 views (all, mine, unassigned, high, blocked) · "
+        "d dashboard · F5 reload · q quit\n"
         "Incident: r reply · n internal note · s status · a assign · p priority · Esc back",
     },
+    # TUI: incident files and voice
+    "tui_files": {"es": "Archivos ({n}) · Tab para llegar", "en": "Files ({n}) · Tab to reach"},
+    "tui_col_size": {"es": "Tamaño", "en": "Size"},
+    "tui_col_kind": {"es": "Tipo", "en": "Kind"},
+    "tui_kind_image": {"es": "imagen", "en": "image"},
+    "tui_kind_video": {"es": "vídeo", "en": "video"},
+    "tui_kind_audio": {"es": "audio", "en": "audio"},
+    "tui_kind_document": {"es": "documento", "en": "document"},
+    "tui_kind_binary": {"es": "archivo", "en": "file"},
+    "tui_kind_voice": {"es": "nota de voz", "en": "voice note"},
+    "key_download": {"es": "Descargar", "en": "Download"},
+    "key_open": {"es": "Abrir", "en": "Open"},
+    "key_preview": {"es": "Vista previa", "en": "Preview"},
+    "key_play": {"es": "Escuchar", "en": "Play"},
+    "key_voice": {"es": "Voz", "en": "Voice"},
+    "key_attach": {"es": "Adjuntar", "en": "Attach"},
+    "tui_downloading": {"es": "Descargando {name}…", "en": "Downloading {name}…"},
+    "tui_saved_to": {"es": "{name} guardado en {path}", "en": "{name} saved to {path}"},
+    "tui_opened": {"es": "{name} abierto con {program}.", "en": "Opened {name} with {program}."},
+    "tui_no_opener": {
+        "es": "No hay ningún programa para abrir archivos: instala xdg-utils (xdg-open).",
+        "en": "No program to open files with: install xdg-utils (xdg-open).",
+    },
+    "tui_opener_failed": {
+        "es": "{program} no pudo abrir {name} (código {code}).",
+        "en": "{program} could not open {name} (exit code {code}).",
+    },
+    "tui_no_preview": {
+        "es": "{name} no es una imagen: no tiene vista previa.",
+        "en": "{name} is not an image: it has no preview.",
+    },
+    "tui_preview_close": {"es": "Esc cierra", "en": "Esc closes"},
+    "tui_not_audio": {"es": "{name} no es una grabación.", "en": "{name} is not a recording."},
+    "tui_playing": {
+        "es": "Sonando {name} ({seconds} s): espacio o Esc para parar.",
+        "en": "Playing {name} ({seconds} s): space or Esc to stop.",
+    },
+    "tui_stopped": {"es": "Reproducción parada.", "en": "Playback stopped."},
+    "tui_no_files": {
+        "es": "Esta incidencia no tiene archivos.",
+        "en": "This incident has no files.",
+    },
+    "tui_attach_title": {"es": "Adjuntar archivos a {ref}", "en": "Attach files to {ref}"},
+    "tui_attach_hint": {
+        "es": "Una o más rutas separadas por espacios (entre comillas si llevan espacios). "
+        "Enter envía, Esc cancela.",
+        "en": "One or more paths separated by spaces (quoted if they contain spaces). "
+        "Enter sends, Esc cancels.",
+    },
+    "tui_attach_send": {"es": "Adjuntar (Enter)", "en": "Attach (Enter)"},
+    "tui_path_none": {"es": "Escribe al menos una ruta.", "en": "Type at least one path."},
+    "tui_path_quote": {
+        "es": "Hay unas comillas sin cerrar.",
+        "en": "A quotation mark is not closed.",
+    },
+    "tui_path_missing": {"es": "{path}: no existe.", "en": "{path}: no such file."},
+    "tui_path_not_file": {"es": "{path}: no es un archivo.", "en": "{path}: not a file."},
+    "tui_path_empty": {"es": "{path}: está vacío.", "en": "{path}: the file is empty."},
+    "tui_path_unreadable": {"es": "{path}: {reason}.", "en": "{path}: {reason}."},
+    "tui_voice_title": {"es": "Respuesta por voz a {ref}", "en": "Voice reply to {ref}"},
+    "tui_voice_starting": {"es": "Abriendo el micrófono…", "en": "Opening the microphone…"},
+    "tui_voice_hint": {
+        "es": "Enter o espacio para terminar · Esc descarta",
+        "en": "Enter or space to stop · Esc discards",
+    },
+    "tui_voice_edit": {
+        "es": "Revisa el texto: Ctrl-S lo envía con la grabación, Esc lo descarta.",
+        "en": "Check the text: Ctrl-S sends it with the recording, Esc discards it.",
+    },
+    "tui_voice_nothing": {
+        "es": "No se ha entendido ninguna palabra: escribe el texto, o Esc para descartar.",
+        "en": "No words were heard: type the text, or Esc to discard.",
+    },
+    "tui_voice_discarded": {
+        "es": "Descartado: no se ha enviado nada.",
+        "en": "Discarded: nothing was sent.",
+    },
+    "tui_empty": {"es": "El texto está vacío.", "en": "The text is empty."},
     "branding_saved": {"es": "Imagen del observatorio guardada.", "en": "Branding saved."},
     "reset_sent": {
         "es": "Si {email} tiene cuenta, le llega un enlace para elegir contraseña "

@@ -9,7 +9,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from obs_support import schemas
-from obs_support.client.errors import ClientError
+from obs_support.client.errors import ClientError, ConnectionFailed, from_response
 from obs_support.client.http import HttpClient, Retry
 
 M = TypeVar("M", bound=BaseModel)
@@ -151,8 +151,26 @@ class ObsClient(HttpClient):
             schemas.AttachmentPublic, self.request("GET", f"/incidents/{_ref(ref)}/attachments")
         )
 
+    def thumbnail(self, ref: str, attachment_id: int) -> bytes:
+        """A small PNG preview of an image attachment (`no_preview` for any other file)."""
+        url = f"/incidents/{_ref(ref)}/attachments/{int(attachment_id)}/thumbnail"
+        try:
+            response = self.raw.get(url)
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(f"cannot reach {self.base_url}: {exc}") from None
+        if response.is_success:
+            return response.content
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        raise from_response(response.status_code, body, response.headers.get("Retry-After"))
+
     def counts(self) -> schemas.StatusCounts:
         return self._get(schemas.StatusCounts, "/incidents/counts")
+
+    def stats(self, weeks: int = 12) -> schemas.IncidentStats:
+        return self._get(schemas.IncidentStats, "/incidents/stats", params={"weeks": weeks})
 
     def comment(self, ref: str, body: schemas.CommentCreate) -> schemas.EventPublic:
         return self._send(

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+from textual.widgets.data_table import ColumnKey
 
 from obs_support import schemas
 from obs_support.cli.render import STATUS_STYLE
 from obs_support.client.errors import ClientError
+from obs_support.tui.filters import VIEWS, FilterBar, Filters, view_of
 from obs_support.tui.messages import LiveEventArrived, RequestFailed
 from obs_support.tui.widgets import (
     COLUMNS,
+    FLEXIBLE,
     column_labels,
+    flexible_widths,
     localize_bindings,
     queue_row,
     sort_key,
@@ -27,14 +32,6 @@ if TYPE_CHECKING:
     from obs_support.tui.app import ObsSupportApp
 
 PAGE = 100
-# Saved views: key → (label key, API filters)
-VIEWS: dict[str, tuple[str, dict[str, Any]]] = {
-    "all": ("view_all", {}),
-    "mine": ("view_mine", {"assignee": "me"}),
-    "unassigned": ("view_unassigned", {"assignee": "none"}),
-    "high": ("view_high", {"priority": 10}),
-    "blocked": ("view_blocked", {"status": ["blocked"]}),
-}
 
 
 class QueueScreen(Screen[None]):
@@ -44,20 +41,23 @@ class QueueScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", show=False),
         Binding("slash", "search", "Search"),
+        Binding("f", "filter", "Filter"),
         Binding("1", "view('all')", "All"),
         Binding("2", "view('mine')", "Mine"),
         Binding("3", "view('unassigned')", "Unassigned"),
         Binding("4", "view('high')", "High"),
         Binding("5", "view('blocked')", "Blocked"),
-        Binding("f5", "reload", "Reload"),
+        Binding("f5", "reload", "Reload", show=False),  # rarely needed: the queue is live
         Binding("c", "new_incident", "New"),
+        Binding("d", "dashboard", "Dashboard"),
+        Binding("escape", "back_to_table", "Queue", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.incidents: dict[str, schemas.IncidentPublic] = {}
-        self.view = "all"
-        self.query_text = ""
+        self.filters = Filters()
+        self.widths: dict[str, int] = {}
         self.next_cursor: str | None = None
         self.generation = 0
         self._fetching = False
@@ -72,7 +72,7 @@ class QueueScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="counts")
-        yield Input(placeholder=self.obs.t("tui_search"), id="search")
+        yield FilterBar(self.obs.t, staff=self.obs.is_staff)
         yield DataTable(id="queue", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -89,21 +89,35 @@ class QueueScreen(Screen[None]):
                 "view('blocked')": "view_blocked",
                 "reload": "key_reload",
                 "new_incident": "key_new",
+                "filter": "key_filter",
+                "dashboard": "key_dashboard",
             },
         )
         table = self.query_one(DataTable)
+        self.widths = self._widths()
         for key, label in zip(COLUMNS, column_labels(self.obs.t), strict=True):
-            table.add_column(label, key=key)
+            table.add_column(label, key=key, width=self.widths.get(key))
         table.focus()
         self.action_reload()
+        self.load_choices()
 
     # --- loading ---------------------------------------------------------------------------
 
-    def _filters(self) -> dict[str, Any]:
-        params = dict(VIEWS[self.view][1])
-        if self.query_text:
-            params["q"] = self.query_text
-        return params
+    @work(thread=True, group="choices")
+    def load_choices(self) -> None:
+        """The telescopes and staff the filter bar offers."""
+        try:
+            client = self.obs.client
+            telescopes = client.telescopes()
+            accounts: list[schemas.AccountPublic] = []
+            staff: list[schemas.UserPublic] = []
+            if self.obs.is_staff:
+                accounts = client.accounts()
+                staff = [u for u in client.users() if u.role.is_staff and u.active]
+        except ClientError as exc:
+            self.post_message(RequestFailed(exc.message))
+            return
+        self.app.call_from_thread(self.query_one(FilterBar).offer, telescopes, accounts, staff)
 
     def action_reload(self) -> None:
         self.generation += 1  # pages still on their way for the old view are dropped
@@ -119,7 +133,7 @@ class QueueScreen(Screen[None]):
         self._fetching = True
         try:
             page = self.obs.client.list_incidents(
-                **self._filters(), cursor=cursor, limit=PAGE, sort="priority"
+                **self.filters.params(), cursor=cursor, limit=PAGE, sort="priority"
             )
         except ClientError as exc:
             self.post_message(RequestFailed(exc.message))
@@ -135,7 +149,8 @@ class QueueScreen(Screen[None]):
             self._upsert(incident, resort=False)
         self._resort()
         self.next_cursor = page.next_cursor
-        self.sub_title = self.obs.t(VIEWS[self.view][0])
+        view = view_of(self.filters)
+        self.sub_title = self.obs.t(VIEWS[view][0] if view else "view_filtered")
 
     @work(thread=True, exclusive=True, group="counts")
     def load_counts(self) -> None:
@@ -161,7 +176,7 @@ class QueueScreen(Screen[None]):
 
     def _upsert(self, incident: schemas.IncidentPublic, *, resort: bool = True) -> None:
         table = self.query_one(DataTable)
-        cells = queue_row(self.obs.t, incident)
+        cells = queue_row(self.obs.t, incident, self.widths)
         if incident.ref in self.incidents:
             for key, value in zip(COLUMNS, cells, strict=True):
                 table.update_cell(incident.ref, key, value)
@@ -170,6 +185,22 @@ class QueueScreen(Screen[None]):
         self.incidents[incident.ref] = incident
         if resort:
             self._resort()
+
+    def _widths(self) -> dict[str, int]:
+        return flexible_widths(self.obs.t, self.obs.me.observatory.slug, self.app.size.width)
+
+    def on_resize(self) -> None:
+        """Cut names and summaries to the new width: every row fits without scrolling sideways."""
+        widths = self._widths()
+        if widths == self.widths:
+            return
+        self.widths = widths
+        table = self.query_one(DataTable)
+        for key in FLEXIBLE:
+            table.columns[ColumnKey(key)].width = widths[key]
+        for incident in list(self.incidents.values()):
+            self._upsert(incident, resort=False)
+        table.refresh()
 
     def _resort(self) -> None:
         table = self.query_one(DataTable)
@@ -209,35 +240,39 @@ class QueueScreen(Screen[None]):
 
     def _matches(self, incident: schemas.IncidentPublic) -> bool:
         """Whether a live change belongs in the current view (the server decides on reload)."""
-        f = VIEWS[self.view][1]
-        if "status" in f and incident.status.value not in f["status"]:
+        if not self.filters.matches(incident, self.obs.me.id):
             return False
-        if "priority" in f and incident.priority != f["priority"]:
-            return False
-        if f.get("assignee") == "none" and incident.assignee is not None:
-            return False
-        if f.get("assignee") == "me" and (
-            incident.assignee is None or incident.assignee.id != self.obs.me.id
-        ):
-            return False
-        if self.query_text and self.query_text.casefold() not in incident.summary.casefold():
-            return incident.ref in self.incidents
+        if self.filters.q and self.filters.q.casefold() not in incident.summary.casefold():
+            return incident.ref in self.incidents  # it may match by a comment: keep what we have
         return True
 
     # --- actions ---------------------------------------------------------------------------
 
     def action_view(self, name: str) -> None:
-        self.view = name
+        self.filters = replace(VIEWS[name][1], q=self.filters.q)
+        self.query_one(FilterBar).show(self.filters)
         self.action_reload()
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()
 
-    @on(Input.Submitted, "#search")
-    def search(self, event: Input.Submitted) -> None:
-        self.query_text = event.value.strip()
+    def action_filter(self) -> None:
+        self.query_one("#f-status", Select).focus()
+
+    def action_back_to_table(self) -> None:
         self.query_one(DataTable).focus()
+
+    @on(FilterBar.Changed)
+    def filtered(self, event: FilterBar.Changed) -> None:
+        self.filters = event.filters
+        if isinstance(self.focused, Input):
+            self.query_one(DataTable).focus()
         self.action_reload()
+
+    def action_dashboard(self) -> None:
+        from obs_support.tui.dashboard import DashboardScreen
+
+        self.app.push_screen(DashboardScreen())
 
     def action_new_incident(self) -> None:
         self.open_form()

@@ -13,6 +13,7 @@ from textual.dom import DOMNode
 from obs_support import schemas
 from obs_support.cli.i18n import Translator
 from obs_support.cli.render import priority_text, status_text
+from obs_support.domain import IncidentType, Priority, Status
 from obs_support.tui.text import literal
 
 COLUMNS = (
@@ -46,17 +47,49 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def queue_row(t: Translator, i: schemas.IncidentPublic) -> list[RenderableType]:
+# Columns whose text is people's (names, summaries) and can be cut to fit the terminal.
+FLEXIBLE = ("telescope", "client", "summary", "assignee")
+NARROW_SHARE, NARROW_MIN, NARROW_MAX = 0.17, 8, 24
+
+
+def flexible_widths(t: Translator, slug: str, width: int) -> dict[str, int]:
+    """How wide the name and summary columns can be so the whole row fits in `width` cells.
+
+    The other columns are as wide as their longest possible value in this language; the
+    summary gets whatever the three name columns leave.
+    """
+    labels = dict(zip(COLUMNS, column_labels(t), strict=True))
+
+    def widest(key: str, values: list[str]) -> int:
+        return max(len(labels[key]), *map(len, values))
+
+    fixed = (
+        widest("ref", [f"{slug}-99999"])
+        + widest("priority", [t.label(p) for p in Priority])
+        + widest("type", [t.label(k) for k in IncidentType])
+        + widest("status", [t.label(s) for s in Status])
+        + widest("updated", [t("ago", n="99 min")])
+    )
+    # Two cells of padding per column, and the vertical scrollbar.
+    free = max(width - fixed - 2 * len(COLUMNS) - 2, 40)
+    narrow = min(max(int(free * NARROW_SHARE), NARROW_MIN), NARROW_MAX)
+    return {"telescope": narrow, "client": narrow, "assignee": narrow, "summary": free - 3 * narrow}
+
+
+def queue_row(
+    t: Translator, i: schemas.IncidentPublic, widths: dict[str, int]
+) -> list[RenderableType]:
     return [
         Text(i.ref, style="bold"),
         priority_text(t, i.priority),
         Text(t.type(i.type.value)),
         status_text(t, i.status.value),
-        literal(_fit(i.telescope.name, 18) if i.telescope else "—"),
-        literal(_fit(i.client_account.name, 24)),
-        literal(_fit(i.summary, 44)),
+        literal(_fit(i.telescope.name, widths["telescope"]) if i.telescope else "—"),
+        literal(_fit(i.client_account.name, widths["client"])),
+        literal(_fit(i.summary, widths["summary"])),
         literal(
-            _fit(i.assignee.display_name, 18) if i.assignee else "—", "" if i.assignee else "dim"
+            _fit(i.assignee.display_name, widths["assignee"]) if i.assignee else "—",
+            "" if i.assignee else "dim",
         ),
         Text(t.age(i.updated_at), style="dim"),
     ]

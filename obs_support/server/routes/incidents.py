@@ -14,6 +14,7 @@ from obs_support.server.auth import CurrentUser
 from obs_support.server.services import incidents
 from obs_support.server.services.listing import SortName
 from obs_support.server.state import StateDep
+from obs_support.server.types import utcnow
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
@@ -91,6 +92,16 @@ def list_incidents(
 def status_counts(state: StateDep, user: CurrentUser) -> schemas.StatusCounts:
     with state.db.read() as session:
         return incidents.counts(session, user)
+
+
+@router.get("/stats", summary="Unfinished incidents by status and priority; weekly flow")
+def incident_stats(
+    state: StateDep,
+    user: CurrentUser,
+    weeks: Annotated[int, Query(ge=1, le=104, description="How many weeks, this one last")] = 12,
+) -> schemas.IncidentStats:
+    with state.db.read() as session:
+        return incidents.stats(session, user, weeks, utcnow())
 
 
 @router.post("/bulk-status", summary="Change the status of many incidents at once")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, or_, update
@@ -244,6 +244,62 @@ def counts(session: Session, user: User) -> schemas.StatusCounts:
     }
     result = {s: per_status.get(s, 0) for s in Status}
     return schemas.StatusCounts(counts=result, total=sum(result.values()))
+
+
+FINISHED = (Status.DONE.value, Status.CANCELLED.value)
+
+
+def week_of(moment: datetime) -> date:
+    """The Monday (UTC) of the week `moment` falls in."""
+    day = moment.astimezone(UTC).date()
+    return day - timedelta(days=day.weekday())
+
+
+def stats(session: Session, user: User, weeks: int, now: datetime) -> schemas.IncidentStats:
+    """The dashboard: unfinished incidents by status and priority, and the last `weeks` weeks.
+
+    Weeks are bucketed here rather than in SQL because date truncation differs between SQLite
+    and PostgreSQL; only the timestamps inside the window are read.
+    """
+    unfinished = [s.value for s in Status if s.value not in FINISHED]
+    grid = session.exec(
+        select(Incident.status, Incident.priority, func.count())
+        .where(scope.incident_scope(user), col(Incident.status).in_(unfinished))
+        .group_by(col(Incident.status), col(Incident.priority))
+    ).all()
+    cells = [
+        schemas.OpenCell(status=Status(st), priority=int(p), count=int(n))
+        for st, p, n in sorted(grid, key=lambda r: (unfinished.index(r[0]), -int(r[1])))
+    ]
+    first = week_of(now) - timedelta(weeks=weeks - 1)
+    since = datetime.combine(first, datetime.min.time(), UTC)
+    created = Counter(
+        week_of(at)
+        for at in session.exec(
+            select(Incident.created_at).where(
+                scope.incident_scope(user), col(Incident.created_at) >= since
+            )
+        )
+    )
+    moved_to = Event.__table__.c.data["to"].as_string()  # type: ignore[attr-defined]
+    finished = Counter(
+        week_of(at)
+        for at in session.exec(
+            select(Event.created_at)
+            .join(Incident, col(Incident.id) == col(Event.incident_id))
+            .where(
+                scope.incident_scope(user),
+                col(Event.kind) == EventKind.STATUS_CHANGED.value,
+                col(Event.created_at) >= since,
+                moved_to.in_(FINISHED),
+            )
+        )
+    )
+    days = [first + timedelta(weeks=i) for i in range(weeks)]
+    return schemas.IncidentStats(
+        open=cells,
+        weeks=[schemas.WeekCount(week=d, created=created[d], finished=finished[d]) for d in days],
+    )
 
 
 def comment(
