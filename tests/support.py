@@ -181,12 +181,13 @@ def invite(
     return User(issued["user"]["id"], email, issued["token"], role, account_id)
 
 
-def make_tenant(server: LiveServer, api: Api) -> Tenant:
+def make_tenant(server: LiveServer, api: Api, slug: str | None = None) -> Tenant:
     """Arrange a tenant straight in the database (fast); tests then act through the API.
 
-    The invitation flow that creates users in production has tests of its own.
+    The invitation flow that creates users in production has tests of its own. Without a
+    `slug`, a random one keeps tenants on a shared server apart.
     """
-    slug = "T" + uuid.uuid4().hex[:10].upper()
+    slug = slug or "T" + uuid.uuid4().hex[:10].upper()
     with server.db.write() as session:
         obs, admin_row, issued = create_observatory(
             session,

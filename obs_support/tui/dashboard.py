@@ -68,7 +68,7 @@ class DashboardScreen(Screen[None]):
         yield Header()
         yield Static(id="unfinished")
         yield PlotextPlot(id="weekly")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         localize_bindings(self, self.obs.t, {"app.pop_screen": "key_back", "reload": "key_reload"})
@@ -96,19 +96,19 @@ class DashboardScreen(Screen[None]):
         plt.clear_data()
         plt.clear_figure()
         labels = [w.week.strftime("%d/%m") for w in stats.weeks]
-        # The bundled plotext's type hints name `label`/one colour; at run time it takes `labels`
-        # and a colour per series, as plotext documents for multiple_bar.
-        plt.multiple_bar(  # type: ignore[call-arg]
-            labels,
-            [[w.created for w in stats.weeks], [w.finished for w in stats.weeks]],
-            labels=[t("tui_filed"), t("tui_finished")],
-            color=["orange", "green"],  # type: ignore[arg-type]
-        )
+        weeks = list(range(len(labels)))
+        created = [w.created for w in stats.weeks]
+        finished = [w.finished for w in stats.weeks]
+        # Two lines read more clearly than paired bars at terminal resolution.
+        plt.plot(weeks, created, label=t("tui_filed"), color="orange", marker="hd")
+        plt.plot(weeks, finished, label=t("tui_finished"), color="green", marker="hd")
+        plt.xticks([float(w) for w in weeks], labels)
         plt.title(t("tui_weekly", n=len(stats.weeks)))
         # Whole incidents only on the axis (plotext would otherwise label 0.83, 1.67…).
-        top = max([w.created for w in stats.weeks] + [w.finished for w in stats.weeks] + [1])
+        top = max([*created, *finished, 1])
         step = max(1, -(-top // 5))
         plt.yticks(list(range(0, top + step, step)))
+        plt.ylim(0, top + step - 1 if top % step else top)
         chart.refresh()
 
     @on(LiveEventArrived)

@@ -74,7 +74,7 @@ class QueueScreen(Screen[None]):
         yield Static(id="counts")
         yield FilterBar(self.obs.t, staff=self.obs.is_staff)
         yield DataTable(id="queue", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         localize_bindings(

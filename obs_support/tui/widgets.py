@@ -64,7 +64,7 @@ def flexible_widths(t: Translator, slug: str, width: int) -> dict[str, int]:
         return max(len(labels[key]), *map(len, values))
 
     fixed = (
-        widest("ref", [f"{slug}-99999"])
+        widest("ref", [f"{slug}-9999"])
         + widest("priority", [t.label(p) for p in Priority])
         + widest("type", [t.label(k) for k in IncidentType])
         + widest("status", [t.label(s) for s in Status])
