@@ -53,6 +53,7 @@ from obs_support.tui.incident import IncidentScreen
 from obs_support.tui.modals import ChoiceModal, TextModal
 from obs_support.tui.queue import QueueScreen
 from tests.support import (
+    PASSWORD,
     Api,
     LiveServer,
     Tenant,
@@ -413,6 +414,69 @@ def test_enter_opens_the_incident_and_escape_goes_back(
         assert set(run.refs()) == {first, ref}
 
     drive(lite, api, tenant, tenant.staff, scenario)
+
+
+def test_logging_in_from_the_login_screen_saves_the_login(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant
+) -> None:
+    """This server hosts several observatories: the code is asked for, then the queue opens."""
+    from obs_support.tui.login import LoginScreen
+
+    api, tenant = lite_api, lite_tenant
+    make_tenant(lite, api)  # a second observatory on this server, whatever else ran before
+    person = invite(api, tenant.admin, "staff", name="Night Shift")
+    ref = file(api, tenant, "Seen after logging in")
+    saved: list[tuple[str, str, str, str]] = []
+
+    def save(url: str, token: str, email: str, slug: str) -> None:
+        saved.append((url, token, email, slug))
+
+    async def main() -> None:
+        before = live_threads()
+        app = ObsSupportApp(None, EN, login=LoginScreen(None, person.email, save))
+        notes = record_notifications(app)
+        failed = True
+        try:
+            async with app.run_test(size=SIZE, notifications=True) as pilot:
+                await until(pilot, lambda: isinstance(app.screen, LoginScreen), "login opens")
+                login = app.screen
+                box = {i.id: i for i in login.query(Input)}
+                assert app.focused is box["url"], "the first empty box has the cursor"
+                assert box["email"].value == person.email and box["password"].password
+
+                async def attempt(url: str, password: str, code: str) -> None:
+                    box["url"].value, box["password"].value = url, password
+                    box["observatory"].value = code
+                    box["password"].focus()
+                    await pilot.press("enter")
+
+                await attempt("ftp://" + lite.url[7:], PASSWORD, "")
+                await until(pilot, lambda: notes, "a refusal")
+                assert notes[-1].message == EN("tui_login_bad_url")
+                await attempt(lite.url, "not the password", tenant.slug)
+                await until(pilot, lambda: len(notes) == 2, "a refusal")
+                assert notes[-1].severity == "error" and "password" in notes[-1].message
+                await attempt(lite.url, PASSWORD, "")
+                await until(pilot, lambda: len(notes) == 3, "a refusal")
+                assert "several observatories" in notes[-1].message
+                assert isinstance(app.screen, LoginScreen) and not saved
+
+                await attempt(lite.url, PASSWORD, tenant.slug.lower())
+                await until(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue")
+                table = app.screen.query_one(DataTable)
+                await until(
+                    pilot, lambda: ref in [str(r.key.value) for r in table.ordered_rows], "rows"
+                )
+                app.exit()
+            failed = False
+        finally:
+            await await_live_threads_end(app, before, failed)
+
+    run_async(main)
+    [(url, token, email, slug)] = saved
+    assert (url, email, slug) == (lite.url, person.email, tenant.slug)
+    me = api.as_(User(person.id, email, token, "staff", None)).ok("GET", "/me")
+    assert me["display_name"] == "Night Shift"
 
 
 def test_question_mark_shows_the_keys_in_the_users_language(

@@ -165,6 +165,10 @@ _MESSAGES: dict[str, dict[Language, str]] = {
     "tui_login_url": {"es": "Dirección del servidor", "en": "Server address"},
     "tui_login_password": {"es": "Contraseña", "en": "Password"},
     "tui_login_button": {"es": "Entrar", "en": "Log in"},
+    "tui_login_observatory": {
+        "es": "Código del observatorio (si el servidor aloja varios)",
+        "en": "Observatory code (if the server hosts several)",
+    },
     "tui_login_bad_url": {
         "es": "La dirección debe empezar por https:// o http://",
         "en": "The address must start with https:// or http://",
@@ -232,7 +236,7 @@ _MESSAGES: dict[str, dict[Language, str]] = {
         "Incident: r reply · n internal note · s status · a assign · p priority · Esc back",
     },
     # TUI: incident files and voice
-    "tui_files": {"es": "Archivos ({n}) · Tab para llegar", "en": "Files ({n}) · Tab to reach"},
+    "tui_files": {"es": "Archivos ({n})", "en": "Files ({n})"},
     "tui_col_size": {"es": "Tamaño", "en": "Size"},
     "tui_col_kind": {"es": "Tipo", "en": "Kind"},
     "tui_kind_image": {"es": "imagen", "en": "image"},

@@ -34,5 +34,7 @@ def tui(ctx: typer.Context) -> None:
         st.config.save(Profile(name=st.profile, url=url, email=email, observatory=slug))
 
     url = os.environ.get("OBS_SUPPORT_URL") or (saved.url if saved else None)
-    login = LoginScreen(url, saved.email if saved else None, remember)
+    login = LoginScreen(
+        url, saved.email if saved else None, remember, saved.observatory if saved else None
+    )
     ObsSupportApp(None, st.t, login=login).run()

@@ -22,10 +22,13 @@ SaveLogin = Callable[[str, str, str, str], None]
 class LoginScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = []
 
-    def __init__(self, url: str | None, email: str | None, save: SaveLogin) -> None:
+    def __init__(
+        self, url: str | None, email: str | None, save: SaveLogin, observatory: str | None = None
+    ) -> None:
         super().__init__()
         self.url = url or ""
         self.email = email or ""
+        self.observatory = observatory or ""
         self.save = save
 
     def compose(self) -> ComposeResult:
@@ -42,11 +45,14 @@ class LoginScreen(Screen[None]):
             yield Input(self.email, id="email")
             yield Label(t("tui_login_password"))
             yield Input(password=True, id="password")
+            yield Label(t("tui_login_observatory"))
+            yield Input(self.observatory, placeholder="TEIDE", id="observatory")
             yield Button(t("tui_login_button"), variant="primary", id="login")
         yield Footer()
 
     def on_mount(self) -> None:
-        empty = next((i for i in self.query(Input) if not i.value), None)
+        # The first empty box that must be filled (the observatory code is optional).
+        empty = next((i for i in self.query(Input) if not i.value and i.id != "observatory"), None)
         (empty or self.query_one("#password", Input)).focus()
 
     @on(Input.Submitted)
@@ -55,11 +61,12 @@ class LoginScreen(Screen[None]):
         url = self.query_one("#url", Input).value.strip().rstrip("/")
         email = self.query_one("#email", Input).value.strip()
         password = self.query_one("#password", Input).value
+        observatory = self.query_one("#observatory", Input).value.strip() or None
         if url and email and password:
-            self.log_in(url, email, password)
+            self.log_in(url, email, password, observatory)
 
     @work(thread=True, exclusive=True)
-    def log_in(self, url: str, email: str, password: str) -> None:
+    def log_in(self, url: str, email: str, password: str, observatory: str | None) -> None:
         from obs_support.tui.app import ObsSupportApp
 
         app = self.app
@@ -69,7 +76,12 @@ class LoginScreen(Screen[None]):
             return
         try:
             with ObsClient(url) as anonymous:
-                token = anonymous.login(email, password, token_name="tui").token  # noqa: S106
+                token = anonymous.login(
+                    email,
+                    password,
+                    observatory,
+                    token_name="tui",  # noqa: S106 - a label
+                ).token
             client = ObsClient(url, token)
             me = client.me()
         except (ClientError, ValueError) as exc:
