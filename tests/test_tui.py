@@ -247,6 +247,44 @@ def test_rows_fit_the_terminal_and_long_text_is_cut_with_an_ellipsis(
     drive(lite, api, tenant, tenant.staff, scenario)
 
 
+def test_the_command_palette_runs_the_screens_actions_and_opens_references(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant
+) -> None:
+    from textual.command import CommandList, CommandPalette
+
+    from obs_support.tui.dashboard import DashboardScreen
+
+    api, tenant = lite_api, lite_tenant
+    ref = file(api, tenant, "Reached from the palette")
+
+    async def command(run: Run, text: str, first: str) -> None:
+        await run.press("ctrl+p")
+        await run.until(lambda: isinstance(run.app.screen, CommandPalette), "the palette")
+        await run.type(text)
+        found = run.app.screen.query_one(CommandList)
+
+        def top() -> str:
+            return str(found.get_option_at_index(0).prompt) if found.option_count else ""
+
+        await run.until(lambda: first in top(), f"{first!r} is offered first")
+        await run.press("enter")
+
+    async def scenario(run: Run) -> None:
+        await command(run, "dashb", "Dashboard")
+        await run.until(lambda: isinstance(run.app.screen, DashboardScreen), "the dashboard")
+        await run.press("escape")
+        await command(run, "unassig", "Unassigned")
+        await run.until(lambda: run.queue.sub_title == run.t("view_unassigned"), "the view")
+        number = ref.rsplit("-", 1)[1]
+        await command(run, number, f"Open {ref}")
+        await run.until(
+            lambda: isinstance(run.app.screen, IncidentScreen) and run.incident.ref == ref,
+            "the incident opens",
+        )
+
+    drive(lite, api, tenant, tenant.staff, scenario)
+
+
 def test_the_dashboard_counts_unfinished_work_and_follows_changes(
     lite: LiveServer, lite_api: Api, lite_tenant: Tenant
 ) -> None:

@@ -208,6 +208,13 @@ _MESSAGES: dict[str, dict[Language, str]] = {
     "key_help": {"es": "Ayuda", "en": "Help"},
     "key_new": {"es": "Nueva", "en": "New"},
     "key_filter": {"es": "Filtrar", "en": "Filter"},
+    "tui_key": {"es": "tecla", "en": "key"},
+    "tui_open_ref": {"es": "Abrir {ref}", "en": "Open {ref}"},
+    "tui_theme": {"es": "Tema de colores", "en": "Colour theme"},
+    "tui_theme_help": {
+        "es": "Cambiar los colores de la aplicación",
+        "en": "Change the app's colours",
+    },
     "key_dashboard": {"es": "Panel", "en": "Dashboard"},
     "view_filtered": {"es": "Filtradas", "en": "Filtered"},
     "tui_dashboard": {"es": "Panel", "en": "Dashboard"},

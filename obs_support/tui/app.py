@@ -7,17 +7,20 @@ hands each event to the screen on top.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from textual import on, work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
 
 from obs_support import domain, schemas
 from obs_support.cli.i18n import Translator
 from obs_support.client.api import ObsClient
 from obs_support.client.errors import ClientError
 from obs_support.client.live import Stopper
+from obs_support.tui.commands import ReferenceProvider, screen_commands
 from obs_support.tui.login import LoginScreen
 from obs_support.tui.messages import LinkChanged, LiveEventArrived, RequestFailed
 from obs_support.tui.widgets import localize_bindings
@@ -26,6 +29,7 @@ from obs_support.tui.widgets import localize_bindings
 class ObsSupportApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "obs-support"
+    COMMANDS = App.COMMANDS | {ReferenceProvider}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help"),
@@ -151,6 +155,12 @@ class ObsSupportApp(App[None]):
         from obs_support.tui.incident import IncidentScreen
 
         self.push_screen(IncidentScreen(ref))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The palette offers what the screen's keys do, named as in its footer (so in the
+        user's language), instead of Textual's own English commands."""
+        yield from screen_commands(self, screen)
+        yield SystemCommand(self.t("tui_theme"), self.t("tui_theme_help"), self.action_change_theme)
 
     def action_help(self) -> None:
         from obs_support.tui.modals import HelpScreen
