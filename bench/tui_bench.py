@@ -3,8 +3,9 @@
 For 100 and for 100,000 incidents (bulk-loaded into SQLite as `api_bench.py` does), with the
 real server in its own process, it starts the app headless (Textual's test driver, 120x40)
 as a staff member and measures the time from start to the first page of the queue on screen,
-five times each. Then, with the queue open, a client changes the status of an incident
-through the API and the time until the row shows the new status is measured 20 times.
+five times each, and the time from pressing d to the dashboard's figures. Then, with the
+queue open, a client changes the status of an incident through the API and the time until
+the row shows the new status is measured 20 times.
 
     .venv/bin/python bench/tui_bench.py            # --sizes 100,100000 --runs 5 --changes 20
 """
@@ -64,6 +65,37 @@ async def time_to_queue(base: str, token: str) -> float:
     return elapsed
 
 
+async def time_to_dashboard(base: str, token: str) -> float:
+    """From pressing d on the open queue to the dashboard's figures on screen."""
+    from rich.table import Table
+    from textual.widgets import Static
+
+    from obs_support.tui.dashboard import DashboardScreen
+
+    app = ObsSupportApp(ObsClient(base, token), Translator("en"), live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, QueueScreen)
+                and app.screen.query_one(DataTable).row_count > 0
+            ),
+        )
+        started = time.perf_counter()
+        await pilot.press("d")
+
+        def shown() -> bool:
+            screen = app.screen
+            return isinstance(screen, DashboardScreen) and isinstance(
+                screen.query_one("#unfinished", Static).content, Table
+            )
+
+        await wait_for(pilot, shown)
+        elapsed = time.perf_counter() - started
+        await pilot.pause(0.2)  # let the screen finish mounting before leaving
+    return elapsed
+
+
 async def change_latency(base: str, staff_token: str, client_token: str, n: int) -> list[float]:
     import httpx
 
@@ -107,6 +139,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     medians: dict[int, float] = {}
+    dashboards: dict[int, float] = {}
     latency: list[float] = []
     for size in sizes:
         workdir = Path(tempfile.mkdtemp(prefix="obs-tui-bench-"))
@@ -128,6 +161,15 @@ def main() -> None:
                         f"(runs: {', '.join(f'{t:.3f}' for t in times)})",
                         flush=True,
                     )
+                    boards = [
+                        asyncio.run(time_to_dashboard(base, staff.token)) for _ in range(args.runs)
+                    ]
+                    dashboards[size] = statistics.median(boards)
+                    print(
+                        f"{size:>7} incidents: d to dashboard {dashboards[size]:.3f} s median "
+                        f"(runs: {', '.join(f'{t:.3f}' for t in boards)})",
+                        flush=True,
+                    )
                     if size == sizes[-1]:
                         client = random.Random(7).choice(next(iter(tenant.clients.values())))
                         latency = asyncio.run(
@@ -139,6 +181,8 @@ def main() -> None:
         ratio = medians[sizes[-1]] / medians[sizes[0]]
         verdict = "ok" if ratio <= 1.5 else "over the 1.5 target"
         print(f"ratio {sizes[-1]} / {sizes[0]}: {ratio:.2f} (target <= 1.5: {verdict})")
+        board = dashboards[sizes[-1]] / dashboards[sizes[0]]
+        print(f"dashboard ratio {sizes[-1]} / {sizes[0]}: {board:.2f}")
     if latency:
         latency.sort()
         p95 = latency[max(0, int(len(latency) * 0.95) - 1)]
