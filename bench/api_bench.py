@@ -164,7 +164,9 @@ class Tenant:
         return [a for a in self.clients if a != self.skewed_account]
 
 
-def setup_tenant(url: str, skewed: bool = False) -> Tenant:
+def setup_tenant(
+    url: str, skewed: bool = False, slug: str = "TEIDE", name: str = "Observatorio del Teide"
+) -> Tenant:
     """One observatory with staff, three client accounts, their people and telescopes.
 
     With `skewed`, a fourth account (SKEWED_ACCOUNT) with its people and telescopes too.
@@ -177,9 +179,9 @@ def setup_tenant(url: str, skewed: bool = False) -> Tenant:
         with db.write() as session:
             obs, admin, issued = create_observatory(
                 session,
-                name="Observatorio del Teide",
-                slug="TEIDE",
-                admin_email="admin@teide.example",
+                name=name,
+                slug=slug,
+                admin_email=f"admin@{slug.lower()}.example",
                 admin_name="Ana Admin",
             )
             assert obs.id is not None and admin.id is not None
@@ -187,7 +189,7 @@ def setup_tenant(url: str, skewed: bool = False) -> Tenant:
             for i, name in enumerate(STAFF):
                 user = User(
                     observatory_id=obs.id,
-                    email=f"staff{i}@teide.example",
+                    email=f"staff{i}@{slug.lower()}.example",
                     display_name=name,
                     role=domain.Role.STAFF.value,
                 )
@@ -515,14 +517,17 @@ def fresh_database(postgres: str | None, workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def running_server(url: str, workdir: Path) -> Iterator[str]:
+def running_server(url: str, workdir: Path, workers: int = 1) -> Iterator[str]:
     """`obs-support server run` in its own process, so it never shares a GIL with the load."""
     port = free_port()
     env = dict(os.environ, OBS_SUPPORT_DATABASE_URL=url, OBS_SUPPORT_DATA_DIR=str(workdir))
     command = [str(Path(sys.executable).parent / "obs-support"), "server", "run"]
     log_path = workdir / "server.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([*command, "--port", str(port)], env=env, stdout=log, stderr=log)
+        workers_option = ["--workers", str(workers)] if workers > 1 else []
+        proc = subprocess.Popen(
+            [*command, "--port", str(port), *workers_option], env=env, stdout=log, stderr=log
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

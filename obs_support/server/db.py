@@ -5,10 +5,17 @@ acknowledged commit survives a crash), foreign keys on, a busy timeout, and writ
 transactions opened with `BEGIN IMMEDIATE` — a deferred transaction that later upgrades to
 a write gets SQLITE_BUSY at once, ignoring the busy timeout, when another writer got there
 first. Reads use plain deferred transactions so they never wait for writers.
+
+SQLite has one write lock per file, and its busy handler retries with sleeps that favour no
+one: under many concurrent writers a few can wait past the busy timeout and fail. Within one
+server process, writers therefore queue for their turn on a lock of their own first, so the
+file's lock is only ever contended by other processes (the CLI's maintenance commands).
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, create_engine
 
@@ -35,6 +43,9 @@ class Database:
     listeners: list[Callable[[frozenset[str]], None]] = field(
         default_factory=list, compare=False, hash=False
     )
+    # SQLite only: this process's writers take turns here (see the module's docstring).
+    gate: threading.RLock | None = field(default=None, compare=False, hash=False)
+    gate_timeout: float = 5.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -48,7 +59,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session whose transaction takes the write lock up front, committed on success."""
-        with Session(self.writer, expire_on_commit=False) as session:
+        with self._turn(), Session(self.writer, expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()
@@ -57,9 +68,22 @@ class Database:
                 session.info.pop(signals.KEY, None)
                 raise
             topics = signals.take(session)
-            if topics:
-                for listener in self.listeners:
-                    listener(topics)
+        if topics:
+            for listener in self.listeners:
+                listener(topics)
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        if self.gate is None:
+            yield
+            return
+        if not self.gate.acquire(timeout=self.gate_timeout):
+            # Answered like SQLite's own busy timeout: 503, nothing saved, retry.
+            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("busy"))
+        try:
+            yield
+        finally:
+            self.gate.release()
 
     def dispose(self) -> None:
         self.reader.dispose()
@@ -71,7 +95,10 @@ def connect(url: str, *, busy_timeout_ms: int = 5000) -> Database:
     if parsed.get_backend_name() == "sqlite":
         engine = _sqlite_engine(url, busy_timeout_ms)
         return Database(
-            reader=engine, writer=engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+            reader=engine,
+            writer=engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}),
+            gate=threading.RLock(),
+            gate_timeout=busy_timeout_ms / 1000,
         )
     engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     return Database(reader=engine, writer=engine)
