@@ -101,6 +101,11 @@ class LiveTranscriber:
         threading.Thread(target=self._run, name="obs-support-live", daemon=True).start()
         return self
 
+    @property
+    def error(self) -> AudioError | None:
+        """The error that ended transcription early (no model), once it has."""
+        return self._error if self._done.is_set() else None
+
     def result(self, timeout: float | None = None) -> Transcript:
         """The final transcript: waits for the recording to end and the last pass."""
         if not self._done.wait(timeout):

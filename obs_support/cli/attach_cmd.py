@@ -13,6 +13,7 @@ import typer
 from obs_support.cli.context import State, die, print_json, say, state
 from obs_support.cli.output import stderr_console
 from obs_support.client.errors import NotFound
+from obs_support.client.localfiles import safe_name, unique_name
 
 if TYPE_CHECKING:
     from obs_support import schemas
@@ -126,7 +127,7 @@ def download(
         dest = (
             output
             if output is not None and not output.is_dir()
-            else (output or Path.cwd()) / _unique(_safe(a.filename, a.id), a.id, used)
+            else (output or Path.cwd()) / unique_name(safe_name(a.filename, a.id), a.id, used)
         )
         with progress_bar(not as_json, a.filename) as bar:
             written.append(fetch(client, ref, a, dest, progress=bar))
@@ -139,18 +140,3 @@ def download(
                 for a, p in zip(files, written, strict=True)
             ]
         )
-
-
-def _unique(name: str, attachment_id: int, used: set[str]) -> str:
-    """Two attachments may share a name; neither may overwrite the other on disk."""
-    if name in used:
-        stem, dot, ext = name.rpartition(".")
-        name = f"{stem} ({attachment_id}).{ext}" if dot and stem else f"{name} ({attachment_id})"
-    used.add(name)
-    return name
-
-
-def _safe(name: str, attachment_id: int) -> str:
-    """A local file name from the displayed one: no separators, no hidden or empty names."""
-    clean = "".join(c for c in name if c not in "/\\:\0" and c.isprintable()).strip().lstrip(".")
-    return clean or f"attachment-{attachment_id}"

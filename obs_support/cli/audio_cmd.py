@@ -10,6 +10,7 @@ import typer
 from obs_support.cli import voice
 from obs_support.cli.context import die, say, state
 from obs_support.cli.output import stderr
+from obs_support.client.localfiles import recordings_dir
 
 app = typer.Typer(help="Record and transcribe voice, locally.", no_args_is_help=True)
 
@@ -55,17 +56,18 @@ def record(
 
     Example: obs-support audio record -o dome.flac --stop-on-silence 2.5
     """
+    from obs_support.audio.dictation import DEFAULT_MAX_SECONDS
     from obs_support.audio.errors import AudioError
     from obs_support.audio.recorder import Recorder, save
 
     st = state(ctx)
-    target = output or voice.recordings_dir() / f"recording-{_stamp()}.flac"
+    target = output or recordings_dir() / f"recording-{_stamp()}.flac"
     if target.suffix.lower() not in (".flac", ".ogg", ".wav"):
         die("--output: save recordings as .flac, .ogg (Opus) or .wav", code=2)
     try:
         recorder = Recorder(
             device,
-            max_seconds=max_seconds or voice.DEFAULT_MAX_SECONDS,
+            max_seconds=max_seconds or DEFAULT_MAX_SECONDS,
             stop_on_silence=stop_on_silence,
         ).start()
     except AudioError as exc:

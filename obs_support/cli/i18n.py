@@ -230,17 +230,38 @@ _MESSAGES: dict[str, dict[Language, str]] = {
     "tui_no_telescope": {"es": "(ninguno)", "en": "(none)"},
     "tui_message": {"es": "Qué ocurre", "en": "What is happening"},
     "tui_file": {"es": "Abrir la incidencia (Ctrl-S)", "en": "File it (Ctrl-S)"},
+    "tui_dictate": {"es": "Dictar (Ctrl-R)", "en": "Dictate (Ctrl-R)"},
+    "tui_dictate_title": {
+        "es": "Dicta qué ocurre en la incidencia nueva",
+        "en": "Say what is happening, for the new incident",
+    },
+    "tui_add_files": {"es": "Archivos (Ctrl-F)", "en": "Files (Ctrl-F)"},
+    "tui_with_files": {"es": "Se adjuntará: {names}", "en": "To attach: {names}"},
+    "tui_no_files_yet": {
+        "es": "Sin archivos: Ctrl-F para añadir fotos, vídeos o documentos",
+        "en": "No files: Ctrl-F to add photos, videos or documents",
+    },
+    "tui_not_attached": {
+        "es": "{ref} abierta, pero {name} no se adjuntó ({reason}); adjúntalo desde la "
+        "incidencia con f",
+        "en": "{ref} filed, but {name} was not attached ({reason}); attach it from the incident "
+        "with f",
+    },
     "tui_help_title": {"es": "Teclas", "en": "Keys"},
     "tui_help": {
         "es": "Cola: ↑↓ moverse · Enter abrir · c nueva incidencia · / buscar · f filtrar "
         "(Tab entre filtros, Esc a la lista) · 1-5 vistas (todas, mías, sin asignar, alta, "
         "bloqueadas) · d panel · F5 recargar · q salir\n"
-        "Incidencia: r responder · n nota interna · s estado · a asignar · p prioridad · "
-        "Esc volver",
+        "Incidencia: r responder · v responder por voz · n nota interna · s estado · a asignar · "
+        "p prioridad · f adjuntar · Tab archivos (d descargar, o abrir, i vista previa, espacio "
+        "escuchar) · Esc volver\n"
+        "Ctrl-P: órdenes de la pantalla, o el número de una incidencia para abrirla",
         "en": "Queue: ↑↓ move · Enter open · c new incident · / search · f filter (Tab between "
         "filters, Esc to the list) · 1-5 views (all, mine, unassigned, high, blocked) · "
         "d dashboard · F5 reload · q quit\n"
-        "Incident: r reply · n internal note · s status · a assign · p priority · Esc back",
+        "Incident: r reply · v voice reply · n internal note · s status · a assign · p priority · "
+        "f attach · Tab files (d download, o open, i preview, space play) · Esc back\n"
+        "Ctrl-P: the screen's commands, or an incident's number to open it",
     },
     # TUI: incident files and voice
     "tui_files": {"es": "Archivos ({n})", "en": "Files ({n})"},

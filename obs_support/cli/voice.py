@@ -7,11 +7,9 @@ microphone, no PortAudio, no model) end the command with one line and exit code 
 
 from __future__ import annotations
 
-import os
 import select
 import sys
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,13 +17,14 @@ import typer
 
 from obs_support.cli.context import State, die
 from obs_support.cli.output import stderr, stderr_console
+from obs_support.client.localfiles import recordings_dir
 
 if TYPE_CHECKING:
+    from obs_support.audio.dictation import Dictation
     from obs_support.audio.recorder import Recorder
     from obs_support.audio.transcriber import Transcriber
 
 EXIT_AUDIO = 7
-DEFAULT_MAX_SECONDS = 600.0
 
 RecordOpt = typer.Option(False, "--record", help="Dictate the text: record and transcribe.")
 AudioFileOpt = typer.Option(
@@ -59,15 +58,6 @@ class VoiceOptions:
     @property
     def active(self) -> bool:
         return self.record or self.audio is not None
-
-
-def recordings_dir() -> Path:
-    override = os.environ.get("OBS_SUPPORT_DATA_DIR")
-    if override:
-        return Path(override) / "recordings"
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("obs-support")) / "recordings"
 
 
 def _check(opts: VoiceOptions) -> None:
@@ -115,37 +105,26 @@ def _from_file(st: State, opts: VoiceOptions, vocabulary: list[str]) -> tuple[st
 
 
 def _record(st: State, opts: VoiceOptions, vocabulary: list[str]) -> tuple[str, Path]:
-    from obs_support.audio.live import LiveTranscriber
-    from obs_support.audio.recorder import Recorder, save
+    from obs_support.audio.dictation import DEFAULT_MAX_SECONDS, Dictation
+    from obs_support.audio.recorder import Recorder
 
-    transcriber = _transcriber(st, opts, vocabulary).preload()
     limit = opts.max_seconds or DEFAULT_MAX_SECONDS
     recorder = Recorder(opts.device, max_seconds=limit, stop_on_silence=opts.stop_on_silence)
-    words = {"committed": "", "tentative": ""}
-
-    def heard(committed: str, tentative: str) -> None:
-        words["committed"], words["tentative"] = committed, tentative
-
-    live = LiveTranscriber(transcriber, recorder.buffer, on_update=heard)
-    recorder.start()
-    live.start()
-    show_recording(st, recorder, words, opts.max_seconds)
-    samples = recorder.audio()
-    folder = recordings_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = save(samples, folder / f"voice-{datetime.now():%Y%m%d-%H%M%S}.ogg")
+    dictation = Dictation(_transcriber(st, opts, vocabulary), recorder).start()
+    show_recording(st, recorder, dictation, opts.max_seconds)
+    path = dictation.keep(recordings_dir())
     stderr.print(
         st.t("recording_saved", path=str(path), seconds=f"{recorder.elapsed:.1f}"),
         markup=False,
         style="dim",
     )
     with stderr.status(st.t("transcribing")):
-        result = live.result(timeout=600)
+        result = dictation.transcript(timeout=600)
     return result.text, path
 
 
 def show_recording(
-    st: State, recorder: Recorder, words: dict[str, str] | None, limit: float | None
+    st: State, recorder: Recorder, words: Dictation | None, limit: float | None
 ) -> None:
     """The meter, the clock and the words heard, until the recording stops (Enter, Ctrl-C,
     the time limit or silence)."""
@@ -163,8 +142,8 @@ def show_recording(
         return recording_view(
             elapsed=recorder.elapsed,
             level_db=recorder.level_db,
-            committed=(words or {}).get("committed", ""),
-            tentative=(words or {}).get("tentative", ""),
+            committed=words.committed if words else "",
+            tentative=words.tentative if words else "",
             hint=hint,
             limit=limit,
         )

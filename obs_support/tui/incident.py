@@ -1,4 +1,4 @@
-"""One incident: its header, its whole timeline, and the actions staff take on it."""
+"""One incident: its header, its whole timeline, its files, and the actions staff take on it."""
 
 from __future__ import annotations
 
@@ -16,13 +16,17 @@ from textual.widgets import Footer, Header, Static
 from obs_support import domain, schemas
 from obs_support.cli.render import priority_text, status_text
 from obs_support.client.errors import ClientError
+from obs_support.tui.attachments import AttachmentsPanel
 from obs_support.tui.messages import LiveEventArrived, RequestFailed
 from obs_support.tui.modals import ChoiceModal, TextModal
 from obs_support.tui.text import literal
 from obs_support.tui.widgets import localize_bindings, timeline_entry
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from obs_support.tui.app import ObsSupportApp
+    from obs_support.tui.voice import VoiceReply
 
 
 class IncidentScreen(Screen[None]):
@@ -33,12 +37,15 @@ class IncidentScreen(Screen[None]):
         Binding("s", "status", "Status"),
         Binding("a", "assign", "Assign"),
         Binding("p", "priority", "Priority"),
+        Binding("v", "voice", "Voice"),
+        Binding("f", "attach", "Attach"),
     ]
 
     def __init__(self, ref: str) -> None:
         super().__init__()
         self.ref = ref
         self.detail: schemas.IncidentDetail | None = None
+        self.files = AttachmentsPanel(id="files-panel")
 
     @property
     def obs(self) -> ObsSupportApp:
@@ -52,6 +59,7 @@ class IncidentScreen(Screen[None]):
         yield Static(id="incident-header")
         with VerticalScroll(id="timeline"):
             yield Static(id="events")
+        yield self.files
         yield Footer()
 
     def on_mount(self) -> None:
@@ -65,6 +73,8 @@ class IncidentScreen(Screen[None]):
                 "status": "key_status",
                 "assign": "key_assign",
                 "priority": "tui_priority",
+                "voice": "key_voice",
+                "attach": "key_attach",
             },
         )
         self.sub_title = self.ref
@@ -72,12 +82,21 @@ class IncidentScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="incident")
     def load(self) -> None:
+        client, files = self.obs.client, self.files
         try:
-            detail = self.obs.client.incident(self.ref)
+            detail = client.incident(self.ref)
         except ClientError as exc:
             self.post_message(RequestFailed(exc.message))
             return
         self.app.call_from_thread(self._show, detail)
+        if not files.needs_reload(detail.events):
+            return  # the list is asked for only when the history names files it does not show
+        try:
+            found = client.attachments(detail.ref)
+        except ClientError as exc:
+            self.post_message(RequestFailed(exc.message))
+            return
+        self.app.call_from_thread(files.show, detail.ref, found, detail.events)
 
     def _show(self, d: schemas.IncidentDetail) -> None:
         self.detail = d
@@ -116,6 +135,10 @@ class IncidentScreen(Screen[None]):
     def live(self, message: LiveEventArrived) -> None:
         if message.event.incident.ref == self.ref:
             self.load()
+
+    @on(AttachmentsPanel.Changed)
+    def files_changed(self) -> None:
+        self.load()
 
     # --- actions ---------------------------------------------------------------------------
 
@@ -245,3 +268,50 @@ class IncidentScreen(Screen[None]):
             return
         self.app.call_from_thread(self.obs.say, self.obs.t("tui_saved", ref=after.ref))
         self.app.call_from_thread(self._show, after)
+
+    # --- files and voice -------------------------------------------------------------------
+
+    def action_attach(self) -> None:
+        from obs_support.tui.media import AttachModal
+
+        def chosen(paths: list[Path] | None) -> None:
+            if paths:
+                self.files.upload(self.ref, paths)
+
+        title = self.obs.t("tui_attach_title", ref=self.ref)
+        self.app.push_screen(AttachModal(self.obs.t, title), chosen)
+
+    def action_voice(self) -> None:
+        self.open_voice()
+
+    @work(thread=True, exclusive=True, group="voice")
+    def open_voice(self) -> None:
+        from obs_support.tui.voice import VoiceModal
+
+        try:
+            # Their names join the transcriber's vocabulary, as in the CLI.
+            names = [t.name for t in self.obs.client.telescopes()]
+        except ClientError:
+            names = []  # a hint for the transcriber; not worth refusing to record over
+        self.app.call_from_thread(
+            self.app.push_screen,
+            VoiceModal(self.obs.t, self.obs.t("tui_voice_title", ref=self.ref), names),
+            self._spoken,
+        )
+
+    def _spoken(self, reply: VoiceReply | None) -> None:
+        if reply is not None:
+            self.send_voice(reply)
+
+    @work(thread=True, group="change")
+    def send_voice(self, reply: VoiceReply) -> None:
+        """The text as a spoken comment, then its recording, as `incident comment --record`."""
+        body = {"body": reply.text, "internal": False, "source": domain.CommentSource.VOICE}
+        try:
+            self.obs.client.comment(self.ref, schemas.CommentCreate.model_validate(body))
+        except (ClientError, ValueError) as exc:
+            self.post_message(RequestFailed(getattr(exc, "message", str(exc))))
+            return
+        self.app.call_from_thread(self.obs.say, self.obs.t("commented", ref=self.ref))
+        self.files.send_file(self.ref, reply.recording)
+        self.load()
