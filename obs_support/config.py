@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field
@@ -82,6 +83,17 @@ class ServerSettings(BaseSettings):
         gt=0,
         le=300,
         description="How often an idle live stream sends a keep-alive (and re-checks the token).",
+    )
+
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="Server logs on stderr: one JSON object per line (for log collectors), or "
+        "plain text for a person at a terminal (`demo` uses text unless this is set).",
+    )
+    metrics: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at /metrics. They carry no tenant data, but keep "
+        "the path off the public side of the reverse proxy.",
     )
 
     @property

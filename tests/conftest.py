@@ -56,6 +56,12 @@ def database_url(kind: str, tmp_root: Path) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database of this test's own, dropped afterwards."""
+    yield from database_url("postgres", tmp_path)
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

@@ -400,6 +400,7 @@ OPERATIONS: tuple[Op, ...] = (
     ),
     Op("list_incidents", "GET", "/incidents"),
     Op("count_incidents", "GET", "/incidents/counts"),
+    Op("incident_stats", "GET", "/incidents/stats"),
     # attachments on an incident
     *_for_each(
         (INCIDENT_A, INCIDENT_B),
@@ -1164,6 +1165,35 @@ def test_public_routes_answer_everyone_alike(world: World) -> None:
         assert asked[0].json() == asked[1].json(), actor.name
         reset = caller.post("/auth/reset", json=bogus)
         assert (reset.status_code, reset.json()["code"]) == (401, "invalid_reset"), actor.name
+
+
+# Outside the API and its OpenAPI document, so not in the route list above: the probes a proxy
+# or a supervisor calls, and the metrics a monitoring system scrapes (tests/test_operations.py
+# tests what they say; here, who may call them and what they never show).
+OPERATIONAL = ("/healthz", "/readyz", "/metrics")
+
+
+def test_operational_endpoints_answer_everyone_alike_and_show_no_tenant_data(
+    world: World,
+) -> None:
+    """No credential needed, and any credential changes nothing; no body names a tenant."""
+    tenant_data = [
+        world.home.slug,
+        world.other.slug,
+        *world.incidents.values(),
+        *world.words.values(),
+        *(u.email for u in (world.home.admin, world.home.client, world.other.client)),
+    ]
+    for path in OPERATIONAL:
+        answers = set()
+        for actor in ACTORS:
+            token = world.credentials[actor.name]
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            response = httpx.get(f"{world.server.url}{path}", headers=headers, timeout=30)
+            answers.add(response.status_code)
+            leaked = [word for word in tenant_data if word in response.text]
+            assert not leaked, f"{path} as {actor.name} shows {leaked}"
+        assert answers == {200}, f"{path}: {answers}"
 
 
 # --- references to the other observatory, in bodies and filters, look like missing ids ------

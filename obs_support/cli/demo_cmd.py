@@ -50,7 +50,7 @@ def demo(
     if tui and sys.stdin.isatty() and sys.stdout.isatty():
         _serve_with_tui(ctx, host, port, url, data.STAFF_EMAIL, data.PASSWORD)
     else:
-        serve(host, port)
+        serve(host, port, log_format="text")
 
 
 def _serve_with_tui(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,11 +12,13 @@ from fastapi import FastAPI
 
 from obs_support import __version__, schemas
 from obs_support.config import ServerSettings
-from obs_support.server import errors
+from obs_support.server import errors, health
+from obs_support.server.access import AccessMiddleware
 from obs_support.server.db import Database, connect
 from obs_support.server.limits import BodySizeLimit
-from obs_support.server.live import PgListener
+from obs_support.server.live import PgListener, end_streams_on_exit_signal
 from obs_support.server.mail.delivery import Mailer
+from obs_support.server.metrics import Metrics
 from obs_support.server.routes import (
     attachments,
     auth,
@@ -29,6 +32,8 @@ from obs_support.server.state import AppState
 
 API_PREFIX = "/api/v1"
 
+log = logging.getLogger("obs_support.server")
+
 
 def create_app(settings: ServerSettings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or ServerSettings()
@@ -36,7 +41,10 @@ def create_app(settings: ServerSettings | None = None, db: Database | None = Non
         settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
     )
 
-    state = AppState(settings=settings, db=database)
+    metrics = Metrics(database) if settings.metrics else None
+    state = AppState(settings=settings, db=database, metrics=metrics)
+    if metrics is not None:
+        state.hub.on_subscribers = metrics.subscribers.set
     mailer = Mailer(database, settings)
 
     @asynccontextmanager
@@ -51,14 +59,24 @@ def create_app(settings: ServerSettings | None = None, db: Database | None = Non
         mailer.start()
         if listener is not None:
             listener.start()
+        undo_signals = end_streams_on_exit_signal(state.hub)
+        log.info(
+            "obs-support %s serving on %s (metrics %s)",
+            __version__,
+            database.reader.dialect.name,
+            "on" if metrics is not None else "off",
+        )
         try:
             yield
         finally:
+            undo_signals()
             if listener is not None:
                 listener.stop()
             mailer.stop()
             database.listeners.clear()
             database.dispose()
+            if metrics is not None:
+                metrics.process_exited()
 
     app = FastAPI(
         title="obs-support",
@@ -73,6 +91,8 @@ def create_app(settings: ServerSettings | None = None, db: Database | None = Non
     errors.install(app)
     # File bytes stream to disk under their own limits; every other body is capped.
     app.add_middleware(BodySizeLimit, streamed=(f"{API_PREFIX}/uploads/",))
+    # Outermost of ours, so refused bodies are logged and counted too.
+    app.add_middleware(AccessMiddleware, metrics=metrics)
     # Every error is problem details; say so in the OpenAPI document for each route.
     problems: dict[int | str, dict[str, Any]] = {
         status: {"model": schemas.Problem, "description": text}
@@ -97,9 +117,8 @@ def create_app(settings: ServerSettings | None = None, db: Database | None = Non
         app.include_router(router, prefix=API_PREFIX, responses=problems)
 
     app.include_router(portal.router)
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    app.include_router(health.router)
+    if metrics is not None:
+        app.include_router(health.metrics_router)
 
     return app

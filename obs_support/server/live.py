@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 from collections.abc import Callable, Sequence
 
@@ -25,8 +26,20 @@ class Hub:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
-        self.subscribers = 0
+        self._subscribers = 0
+        # Told the new count whenever a stream opens or ends (the metrics gauge listens).
+        self.on_subscribers: Callable[[int], None] | None = None
         self.closing = False  # the server is stopping: streams end, clients reconnect
+
+    @property
+    def subscribers(self) -> int:
+        return self._subscribers
+
+    @subscribers.setter
+    def subscribers(self, value: int) -> None:
+        self._subscribers = value
+        if self.on_subscribers is not None:
+            self.on_subscribers(value)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -53,6 +66,37 @@ class Hub:
         """Called from any thread after a commit."""
         if signals.EVENTS in topics and self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._bump)
+
+
+def end_streams_on_exit_signal(hub: Hub) -> Callable[[], None]:
+    """Make SIGINT and SIGTERM end every live stream first, then stop the server as before.
+
+    Uvicorn waits for open responses before it stops, and a live stream never ends by itself;
+    its worker processes run uvicorn's own server class, so the hook goes on the signal. Called
+    while the server starts (uvicorn's handlers are in place by then); returns the undo.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # a server in a thread (tests, the demo) is stopped by its owner
+    loop = asyncio.get_running_loop()
+    installed: dict[int, tuple[object, object]] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue  # nobody stops the server on this signal: neither do we
+
+        def handler(signum: int, frame: object, previous: Callable[..., object] = previous) -> None:
+            loop.call_soon_threadsafe(hub.close)
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
+        installed[sig] = (handler, previous)
+
+    def undo() -> None:
+        for sig, (handler, previous) in installed.items():
+            if signal.getsignal(sig) is handler:
+                signal.signal(sig, previous)  # type: ignore[arg-type]
+
+    return undo
 
 
 class PgListener:

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from obs_support.config import ServerSettings
 from obs_support.server.db import Database
 from obs_support.server.live import Hub
+from obs_support.server.metrics import Metrics
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class AppState:
     settings: ServerSettings
     db: Database
     hub: Hub = field(default_factory=Hub)
+    metrics: Metrics | None = None  # None when the `metrics` setting is off
 
 
 def get_state(request: Request) -> AppState:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -29,6 +30,7 @@ from obs_support.server.services.incidents import observatory_of
 from obs_support.server.state import AppState, StateDep
 
 router = APIRouter(tags=["live"])
+log = logging.getLogger("obs_support.live")
 
 BATCH = 200
 MAX_ID = 2**31 - 1  # ids are 32-bit on every database
@@ -120,6 +122,8 @@ async def stream(
         checked = time.monotonic()
         keepalive = state.settings.live_keepalive_seconds
         state.hub.subscribers += 1
+        # The access line comes when the stream ends; this says where and when it began.
+        log.info("live stream opened (%d open in this process)", state.hub.subscribers)
         try:
             ready = json.dumps({"last_event_id": after})
             yield f"retry: 2000\nid: {after}\nevent: ready\ndata: {ready}\n\n"
