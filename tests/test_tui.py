@@ -517,6 +517,64 @@ def test_logging_in_from_the_login_screen_saves_the_login(
     assert me["display_name"] == "Night Shift"
 
 
+def revoke(api: Api, who: User) -> None:
+    """Revoke `who`'s token through the API (as from another of their devices)."""
+    [mine] = [t for t in api.as_(who).ok("GET", "/tokens") if who.token.startswith(t["prefix"])]
+    api.as_(who).ok("DELETE", f"/tokens/{mine['id']}", expect=204)
+
+
+def test_a_token_revoked_while_the_app_is_open_is_a_clear_notice(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant
+) -> None:
+    api, tenant = lite_api, lite_tenant
+    person = invite(api, tenant.admin, "staff", name="Revoked Soon")
+    file(api, tenant, "Still on screen after the token goes")
+
+    async def scenario(run: Run) -> None:
+        await run.until(lambda: run.app.connected, "the live stream connects")
+        revoke(api, person)
+        await run.press("f5")
+        await run.until(lambda: run.noted("error", "log in again"), "a clear notice")
+        assert isinstance(run.app.screen, QueueScreen), "the app keeps running"
+
+    drive(lite, api, tenant, person, scenario)
+
+
+def test_a_revoked_saved_login_opens_the_login_screen(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant
+) -> None:
+    from obs_support.tui.login import LoginScreen
+
+    api, tenant = lite_api, lite_tenant
+    person = invite(api, tenant.admin, "staff", name="Came Back")
+    revoke(api, person)
+
+    async def main() -> None:
+        before = live_threads()
+        login = LoginScreen(lite.url, person.email, lambda *_: None, tenant.slug)
+        app = ObsSupportApp(ObsClient(lite.url, person.token), EN, login=login)
+        notes = record_notifications(app)
+        failed = True
+        try:
+            async with app.run_test(size=SIZE, notifications=True) as pilot:
+                await until(pilot, lambda: isinstance(app.screen, LoginScreen), "login opens")
+                assert any("log in again" in n.message for n in notes), notes
+                await until(
+                    pilot,
+                    lambda: app.focused is not None and app.focused.id == "password",
+                    "only the password is left to type",
+                )
+                app.screen.query_one("#password", Input).value = PASSWORD
+                await pilot.press("enter")
+                await until(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue")
+                app.exit()
+            failed = False
+        finally:
+            await await_live_threads_end(app, before, failed)
+
+    run_async(main)
+
+
 def test_question_mark_shows_the_keys_in_the_users_language(
     lite: LiveServer, lite_api: Api, lite_tenant: Tenant
 ) -> None:

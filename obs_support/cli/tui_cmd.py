@@ -25,16 +25,14 @@ def tui(ctx: typer.Context) -> None:
     has_token = bool(os.environ.get("OBS_SUPPORT_TOKEN")) or (
         saved is not None and st.tokens.get(st.profile) is not None
     )
-    if has_token:
-        ObsSupportApp(st.client(), st.t).run()
-        return
 
     def remember(url: str, token: str, email: str, slug: str) -> None:
         st.tokens.set(st.profile, token)
         st.config.save(Profile(name=st.profile, url=url, email=email, observatory=slug))
 
     url = os.environ.get("OBS_SUPPORT_URL") or (saved.url if saved else None)
+    # Also offered when a saved token turns out to be revoked or expired.
     login = LoginScreen(
         url, saved.email if saved else None, remember, saved.observatory if saved else None
     )
-    ObsSupportApp(None, st.t, login=login).run()
+    ObsSupportApp(st.client() if has_token else None, st.t, login=login).run()

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from obs_support import domain, schemas
 from obs_support.cli.i18n import Translator
 from obs_support.client.api import ObsClient
-from obs_support.client.errors import ClientError
+from obs_support.client.errors import ClientError, Unauthorized
 from obs_support.client.live import Stopper
 from obs_support.tui.commands import ReferenceProvider, screen_commands
 from obs_support.tui.login import LoginScreen
@@ -78,6 +78,12 @@ class ObsSupportApp(App[None]):
     def start(self) -> None:
         try:
             self.me = self.client.me()
+        except Unauthorized as exc:
+            # A saved login that was revoked or has expired: ask for the password again.
+            self.call_from_thread(self.say, exc.message, severity="error", timeout=30)
+            if self.login_screen is not None:
+                self.call_from_thread(self.push_screen, self.login_screen)
+            return
         except ClientError as exc:
             self.call_from_thread(self.say, exc.message, severity="error", timeout=30)
             return
