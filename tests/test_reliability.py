@@ -237,12 +237,15 @@ class TestSqliteSettings:
 
 
 def _run_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "obs_support", "server", "run", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    # The log goes to a file: a pipe nobody reads would fill up and stall the server.
+    log = Path(env["OBS_SUPPORT_DATA_DIR"]).parent / "server.log"
+    with log.open("ab") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "obs_support", "server", "run", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=sink,
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -251,7 +254,7 @@ def _run_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
         except httpx.TransportError:
             time.sleep(0.05)
     proc.kill()
-    raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''!r}")
+    raise RuntimeError(f"server did not start: {log.read_text()[-3000:]}")
 
 
 def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:

@@ -1,0 +1,229 @@
+"""Faults: the server killed with SIGKILL at random moments while people write.
+
+Four writers file incidents, comment, change statuses and attach small files through the API
+of a real `obs-support server run` (SQLite), retrying through the outages. The server is
+killed (`kill -9`: no shutdown code runs) at a random moment, restarted on the same data, and
+every write acknowledged so far (a 2xx) is looked for; then again, many times. At the end the
+database must pass SQLite's integrity check, the incident numbers must have no gaps, and
+`server gc` must leave exactly the stored files that attachments refer to.
+
+The number of kills is 6 by default and 30 with `--slow` (which CI uses).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import free_port
+
+Json = dict[str, Any]
+
+
+@dataclass
+class Acked:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    refs: list[str] = field(default_factory=list)
+    events: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    files: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+
+def obs_support(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "obs_support", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return done.stdout
+
+
+@contextmanager
+def serving(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The server on `port`, its log appended to `log` (never a pipe nobody reads)."""
+    with log.open("ab") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "obs_support", "server", "run", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=sink,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start in 60 s"
+            time.sleep(0.05)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def writer(
+    base: str, token: str, account: int, seed: int, acked: Acked, stop: threading.Event
+) -> None:
+    rng = random.Random(seed)
+    headers = {"Authorization": f"Bearer {token}"}
+    mine: list[str] = []
+    with httpx.Client(base_url=base, headers=headers, timeout=10) as http:
+        while not stop.is_set():
+            try:
+                step(http, rng, account, mine, acked)
+            except httpx.TransportError:
+                time.sleep(0.05)  # the server is down: try again when it is back
+
+
+def step(
+    http: httpx.Client, rng: random.Random, account: int, mine: list[str], acked: Acked
+) -> None:
+    op = rng.choice(["create", "comment", "status", "upload"]) if mine else "create"
+    if op == "create":
+        r = http.post(
+            "/incidents",
+            json={
+                "type": "repair",
+                "priority": "high",
+                "message": "Dome",
+                "client_account_id": account,
+            },
+        )
+        if r.status_code == 201:
+            with acked.lock:
+                acked.refs.append(r.json()["ref"])
+            mine.append(r.json()["ref"])
+    elif op == "comment":
+        ref = rng.choice(mine)
+        r = http.post(f"/incidents/{ref}/comments", json={"body": f"note {rng.random()}"})
+        if r.status_code == 201:
+            with acked.lock:
+                acked.events[ref].add(r.json()["id"])
+    elif op == "status":
+        ref = rng.choice(mine)
+        target = rng.choice(["in_progress", "open", "done"])
+        r = http.post(f"/incidents/{ref}/status", json={"status": target, "reason": "test"})
+        if r.status_code == 200:
+            changes = [e["id"] for e in r.json()["events"] if e["kind"] == "status_changed"]
+            with acked.lock:
+                acked.events[ref].update(changes[-1:])
+    else:
+        ref = rng.choice(mine)
+        data = os.urandom(rng.randint(1, 256) * 1024)
+        digest = hashlib.sha256(data).hexdigest()
+        r = http.post(
+            f"/incidents/{ref}/uploads",
+            json={"filename": "log.bin", "size": len(data), "sha256": digest},
+        )
+        if r.status_code == 201:
+            r = http.patch(
+                f"/uploads/{r.json()['id']}",
+                content=data,
+                headers={"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+            )
+            if r.status_code == 201:
+                with acked.lock:
+                    acked.files[ref].add(digest)
+
+
+def missing(base: str, token: str, acked: Acked) -> list[str]:
+    """Acknowledged writes the server does not have."""
+    with acked.lock:
+        refs = list(acked.refs)
+        events = {k: set(v) for k, v in acked.events.items()}
+        files = {k: set(v) for k, v in acked.files.items()}
+    lost: list[str] = []
+    with httpx.Client(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as http:
+        for ref in refs:
+            r = http.get(f"/incidents/{ref}")
+            if r.status_code != 200:
+                lost.append(f"{ref}: {r.status_code}")
+                continue
+            have = {e["id"] for e in r.json()["events"]}
+            lost += [f"{ref} event {e}" for e in events.get(ref, set()) - have]
+            if files.get(ref):
+                stored = {a["sha256"] for a in http.get(f"/incidents/{ref}/attachments").json()}
+                lost += [f"{ref} file {f[:12]}" for f in files[ref] - stored]
+    return lost
+
+
+def test_kill_9_at_random_moments_loses_nothing_acknowledged(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    kills = 30 if request.config.getoption("slow", default=False) else 6
+    data = tmp_path / "data"
+    env = {**os.environ, "OBS_SUPPORT_DATA_DIR": str(data), "OBS_SUPPORT_LOG_FORMAT": "text"}
+    out = obs_support(
+        env, "server", "init", "--observatory", "Crash", "--slug", "CRASH",
+        "--admin-email", "admin@crash.example",
+    )  # fmt: skip
+    token = out.strip().splitlines()[-1].strip()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/api/v1"
+    log = tmp_path / "server.log"
+    acked = Acked()
+    stop = threading.Event()
+    rng = random.Random(1)
+    with serving(env, port, log):
+        headers = {"Authorization": f"Bearer {token}"}
+        account = httpx.post(f"{base}/accounts", json={"name": "A"}, headers=headers).json()["id"]
+    threads = [
+        threading.Thread(target=writer, args=(base, token, account, i, acked, stop), daemon=True)
+        for i in range(4)
+    ]
+    try:
+        for n in range(kills):
+            with serving(env, port, log) as proc:
+                if n == 0:
+                    for t in threads:
+                        t.start()
+                assert missing(base, token, acked) == [], f"after {n} kills"
+                time.sleep(rng.uniform(0.2, 1.2))  # writes under way at a random moment
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    with serving(env, port, log):
+        assert missing(base, token, acked) == []
+    with acked.lock:
+        assert len(acked.refs) >= kills, "the writers got work done between the kills"
+        assert sum(map(len, acked.files.values())) > 0, "files were attached between kills"
+
+    db = sqlite3.connect(data / "obs-support.sqlite3")
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        numbers = [n for (n,) in db.execute("SELECT number FROM incident ORDER BY number")]
+        assert numbers == list(range(1, len(numbers) + 1)), "no gaps, no duplicates"
+        referenced = {s for (s,) in db.execute("SELECT DISTINCT sha256 FROM attachment")}
+    finally:
+        db.close()
+    obs_support(env, "server", "gc", "--grace-minutes", "0")
+    stored = {p.name for p in (data / "attachments" / "blobs").glob("*/*")}
+    assert stored == referenced, "gc keeps exactly the files attachments refer to"
