@@ -10,7 +10,15 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    Strict,
+)
 
 from obs_support import domain
 from obs_support.domain import (
@@ -25,6 +33,38 @@ from obs_support.domain import (
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINE_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+class _Pattern:
+    """Documents, in the JSON schema, the rule an `AfterValidator` enforces.
+
+    The regular expressions are built from the same character classes the validators use;
+    pydantic does not run them (the validators do), they only tell API clients and tools.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
+        result = handler(schema)
+        target = result if "type" in result else handler.resolve_ref_schema(result)
+        target["pattern"] = self.pattern
+        return result
+
+
+def _without(chars: re.Pattern[str], extra: str = "") -> str:
+    """A character class matching anything but `chars` (a `[...]` class) and `extra`."""
+    return "[^" + chars.pattern[1:-1] + extra + "]"
+
+
+_T, _L = _without(_CONTROL), _without(_LINE_CONTROL)
+_TEXT = _Pattern(f"^{_T}*$")
+_MESSAGE = _Pattern(rf"^{_T}*{_without(_CONTROL, chr(92) + 's')}{_T}*$")
+# One-line values are stripped before they are checked: surrounding white space is fine.
+_LINE = _Pattern(rf"^\s*(?:{_L}*{_without(_LINE_CONTROL, chr(92) + 's')})?\s*$")
+_NAME = _Pattern(rf"^\s*{_L}*{_without(_LINE_CONTROL, chr(92) + 's')}\s*$")
+_E = _without(_LINE_CONTROL, "@" + chr(92) + "s")
+_EMAIL = _Pattern(rf"^\s*{_E}+@{_E}+\.{_E}+\s*$")
 
 
 def _text(value: str) -> str:
@@ -70,21 +110,61 @@ def _parse_priority(value: Any) -> Priority:
     raise ValueError("must be low, medium, high or 0, 5, 10")
 
 
-Text = Annotated[str, AfterValidator(_text)]
-Line = Annotated[str, AfterValidator(_line)]
+Text = Annotated[str, AfterValidator(_text), _TEXT]
+Line = Annotated[str, AfterValidator(_line), _LINE]
 Name = Annotated[
-    str, Field(min_length=1, max_length=200), AfterValidator(_line), AfterValidator(_nonblank)
+    str,
+    Field(min_length=1, max_length=200),
+    AfterValidator(_line),
+    AfterValidator(_nonblank),
+    _NAME,
 ]
-Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
-Password = Annotated[str, Field(min_length=10, max_length=1024), AfterValidator(_text)]
+# Shorter names: the limit applies to the value as sent, like every other length in the schema.
+Name120 = Annotated[
+    str,
+    Field(min_length=1, max_length=120),
+    AfterValidator(_line),
+    AfterValidator(_nonblank),
+    _NAME,
+]
+Name100 = Annotated[
+    str,
+    Field(min_length=1, max_length=100),
+    AfterValidator(_line),
+    AfterValidator(_nonblank),
+    _NAME,
+]
+Email = Annotated[str, Field(max_length=254), AfterValidator(_email), _EMAIL]
+Password = Annotated[str, Field(min_length=10, max_length=1024), AfterValidator(_text), _TEXT]
 Message = Annotated[
-    str, Field(min_length=1, max_length=100_000), AfterValidator(_text), AfterValidator(_nonblank)
+    str,
+    Field(min_length=1, max_length=100_000),
+    AfterValidator(_text),
+    AfterValidator(_nonblank),
+    _MESSAGE,
 ]
-Reason = Annotated[str, Field(max_length=2000), AfterValidator(_text)]
+Reason = Annotated[str, Field(max_length=2000), AfterValidator(_text), _TEXT]
 Summary = Annotated[
-    str, Field(min_length=1, max_length=200), AfterValidator(_line), AfterValidator(_nonblank)
+    str,
+    Field(min_length=1, max_length=200),
+    AfterValidator(_line),
+    AfterValidator(_nonblank),
+    _NAME,
 ]
 Language = Literal["es", "en"]
+# Request flags are JSON booleans: 0, 1 or "yes" are refused, as the schema says.
+Flag = Annotated[bool, Strict()]
+_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*")
+
+
+def _moment(value: Any) -> Any:
+    if isinstance(value, str) and _NUMBER.fullmatch(value):
+        raise ValueError("must be a date and time such as 2026-01-31T12:00:00Z")
+    return value
+
+
+# A point in time in a query: ISO 8601 as the schema says, not a bare number of seconds.
+Moment = Annotated[datetime, BeforeValidator(_moment)]
 DbId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 TypeIn = Annotated[IncidentType, BeforeValidator(_parse_enum(domain.parse_type))]
@@ -132,7 +212,7 @@ class MeUpdate(Request):
 
 
 class UserUpdate(Request):
-    active: bool | None = None
+    active: Flag | None = None
     display_name: Name | None = None
 
 
@@ -186,14 +266,14 @@ class TelescopePublic(TelescopeRef):
 
 class TelescopeCreate(Request):
     client_account_id: DbId
-    name: Annotated[Name, Field(max_length=120)]
+    name: Name120
     model: Name | None = None
     mount: Name | None = None
     location: Name | None = None
 
 
 class TelescopeUpdate(Request):
-    name: Annotated[Name, Field(max_length=120)] | None = None
+    name: Name120 | None = None
     model: Name | None = None
     mount: Name | None = None
     location: Name | None = None
@@ -206,11 +286,11 @@ class LoginRequest(Request):
     email: Email
     password: Annotated[str, Field(max_length=1024)]
     observatory: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,20}$")] | None = None
-    token_name: Annotated[Name, Field(max_length=100)] = "cli"  # noqa: S105 - a label
+    token_name: Name100 = "cli"  # noqa: S105 - a label
 
 
 class TokenCreate(Request):
-    name: Annotated[Name, Field(max_length=100)]
+    name: Name100
 
 
 class TokenPublic(Response):
@@ -272,7 +352,7 @@ class IncidentCreate(Request):
     source: CommentSource = CommentSource.TEXT
     summary: Summary | None = None
     telescope_id: DbId | None = None
-    telescope: Annotated[Name, Field(max_length=120)] | None = None
+    telescope: Name120 | None = None
     visit_date: date | None = None
     client_account_id: DbId | None = Field(
         default=None, description="Staff filing for a client say which account; clients omit it."
@@ -282,13 +362,13 @@ class IncidentCreate(Request):
 class IncidentUpdate(Request):
     priority: PriorityIn | None = None
     assignee_id: DbId | None = None
-    unassign: bool = False
+    unassign: Flag = False
     summary: Summary | None = None
 
 
 class CommentCreate(Request):
     body: Message
-    internal: bool = False
+    internal: Flag = False
     source: CommentSource = CommentSource.TEXT
 
 
@@ -303,7 +383,7 @@ class BulkStatusChange(Request):
     ]
     status: StatusIn
     reason: Reason | None = None
-    dry_run: bool = False
+    dry_run: Flag = False
 
 
 class BulkItemResult(Response):
@@ -329,7 +409,7 @@ class EventPublic(Response):
     actor: UserRef
     created_at: datetime
     body: str | None = None
-    internal: bool = False
+    internal: Flag = False
     source: CommentSource | None = None
     data: dict[str, Any] | None = None
 
@@ -452,7 +532,7 @@ class MarkRead(Request):
     """Mark some notifications read (`ids`), or all of them (`all`)."""
 
     ids: Annotated[list[DbId], Field(max_length=1000)] = []
-    all: bool = False
+    all: Flag = False
 
 
 class MarkedRead(Response):
@@ -467,7 +547,7 @@ class NotificationSettings(Response):
 
 
 class NotificationSettingsUpdate(Request):
-    email: dict[NotifyKind, bool]
+    email: dict[NotifyKind, Flag]
 
 
 class LiveEvent(Response):

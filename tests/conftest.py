@@ -22,6 +22,21 @@ pytest_plugins = ["tests.tui_support"]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        default=False,
+        help="run the long variants of the hostile-input tests (many more generated cases)",
+    )
+
+
+@pytest.fixture(scope="session")
+def slow(request: pytest.FixtureRequest) -> bool:
+    """Whether to run long variants: tests size themselves from it instead of skipping."""
+    return bool(request.config.getoption("--slow"))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing a test runs may touch the real user's data or config."""

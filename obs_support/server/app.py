@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from obs_support import __version__, schemas
 from obs_support.config import ServerSettings
-from obs_support.server import errors, health
+from obs_support.server import errors, health, openapi
 from obs_support.server.access import AccessMiddleware
 from obs_support.server.db import Database, connect
 from obs_support.server.limits import BodySizeLimit
@@ -116,6 +116,7 @@ def create_app(settings: ServerSettings | None = None, db: Database | None = Non
     ):
         app.include_router(router, prefix=API_PREFIX, responses=problems)
 
+    openapi.install(app, API_PREFIX)
     app.include_router(portal.router)
     app.include_router(health.router)
     if metrics is not None:

@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from obs_support.server import openapi
+
 log = logging.getLogger("obs_support.server")
 
 _TITLES = {
@@ -125,12 +127,18 @@ def install(app: FastAPI) -> None:
         return problem(422, "invalid", detail, field=first["field"], errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
+        headers = dict(exc.headers or {})
         if exc.status_code == 404:
             detail = "not found"
-        return problem(exc.status_code, code, detail, headers=dict(exc.headers or {}))
+        if exc.status_code == 405:
+            # The router answers from the first route whose path matches, so its `Allow` names
+            # only that route's methods; a path served by several routes needs them all.
+            documented = openapi.allowed_methods(request.app.openapi(), request.url.path)
+            headers["Allow"] = ", ".join(documented) or headers.get("Allow", "")
+        return problem(exc.status_code, code, detail, headers=headers)
 
     @app.exception_handler(OperationalError)
     async def _busy(_request: Request, exc: OperationalError) -> JSONResponse:

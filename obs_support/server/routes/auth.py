@@ -107,7 +107,11 @@ def list_invitations(
 
 
 @router.delete(
-    "/invitations/{invitation_id}", status_code=204, summary="Revoke a pending invitation (staff)"
+    # `:int` so that `/invitations/accept` is never taken for an invitation id (a DELETE there
+    # answers 405, not a validation error).
+    "/invitations/{invitation_id:int}",
+    status_code=204,
+    summary="Revoke a pending invitation (staff)",
 )
 def revoke_invitation(invitation_id: IdPath, state: StateDep, user: CurrentUser) -> Response:
     with state.db.write() as session:

@@ -38,7 +38,13 @@ def update_observatory(
     "/observatory/logo",
     summary="Upload the logo (admin): the raw PNG, JPEG or WebP bytes as the body",
     openapi_extra={
-        "requestBody": {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}
+        "requestBody": {
+            "required": True,
+            "content": {
+                kind: {"schema": {"type": "string", "format": "binary"}}
+                for kind in ("image/png", "image/jpeg", "image/webp")
+            },
+        }
     },
 )
 async def put_logo(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -59,10 +58,10 @@ def list_incidents(
     assignee: Annotated[
         str | None, Query(max_length=12, description="user id, 'me' or 'none'")
     ] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
-    updated_after: datetime | None = None,
-    updated_before: datetime | None = None,
+    created_after: schemas.Moment | None = None,
+    created_before: schemas.Moment | None = None,
+    updated_after: schemas.Moment | None = None,
+    updated_before: schemas.Moment | None = None,
     q: Annotated[
         str | None, Query(max_length=200, description="Text in the summary or comments")
     ] = None,
