@@ -5,16 +5,26 @@ subprocess with its data directory next to that file, and in each run, one after
 
 - copies the file with `shutil.copyfile` (the floor: what the disk and kernel can do), and
   for reference copies it again with an fsync, and hashes it once (`transfer.sha256_of`);
-- uploads it with `obs_support.client.transfer.upload` (hash, announce, stream, and the
-  server's verify + fsync + commit before it answers);
-- downloads it with `obs_support.client.transfer.download` (stream, then the client's hash).
+- uploads it with `obs_support.client.transfer.upload` (stream with the client's sha256 on
+  the way, and the server's verify + fsync + commit before it answers);
+- downloads it with `obs_support.client.transfer.download` (stream, hashed on the way).
 
-Nothing is dropped from the page cache: the source file is cached for all three alike. Dirty
-pages are flushed (`os.sync`) before each timed step so one step's writeback is not billed to
-the next. Throughput ratios are to the copy's median in the same run (target >= 0.5x); the
-server's peak resident memory is read from /proc/<pid>/status (VmHWM, reset before each run).
+Every run measures these steps twice, and the report has one table for each:
 
-    .venv/bin/python bench/transfer_bench.py                     # 1 GiB, 3 runs
+- warm page cache: the source file is read once before the steps, so every read comes from
+  memory and the copy is a kernel-side copy between cached pages. Dirty pages are flushed
+  (`os.sync`) before each timed step so one step's writeback is not billed to the next.
+- cold cache: before each timed step, `os.sync()` and then "3" written to
+  /proc/sys/vm/drop_caches, so the copy and the transfers alike read their source from the
+  disk. This needs root and a writable /proc/sys; where that is missing, the cold table is
+  skipped with one line saying why.
+
+Throughput ratios are to the copy's median of the same table in the same run (target >=
+0.5x); the server's peak resident memory is read from /proc/<pid>/status (VmHWM, reset
+before each measured block). The load average is printed at the start and at the end: other
+work on the machine shows in the figures.
+
+    .venv/bin/python bench/transfer_bench.py --runs 3            # 1 GiB
     .venv/bin/python bench/transfer_bench.py --size 256MiB --runs 5 --dir /srv/scratch
 """
 
@@ -33,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -46,6 +57,7 @@ MIB = 1024**2
 UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
 UNITS |= {"kib": 1024, "mib": MIB, "gib": 1024**3, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
 TARGET = 0.5
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 
 
 def parse_size(text: str) -> int:
@@ -153,13 +165,52 @@ class Marks:
 
 @dataclass
 class Runs:
+    """The timings of one cache mode, one entry per run."""
+
     copy: list[float] = field(default_factory=list)
     copy_fsync: list[float] = field(default_factory=list)
     sha256: list[float] = field(default_factory=list)
     upload: list[Marks] = field(default_factory=list)
     download: list[Marks] = field(default_factory=list)
-    server_growth: list[int] = field(default_factory=list)
-    server_hwm: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Mode:
+    name: str
+    title: str
+    prepare: Callable[[], None]  # called right before each timed step
+    runs: Runs = field(default_factory=Runs)
+
+
+@dataclass
+class Server:
+    growth: list[int] = field(default_factory=list)
+    hwm: list[int] = field(default_factory=list)
+
+
+def drop_caches() -> None:
+    """Write dirty pages back, then empty the page cache, so the next reads go to the disk."""
+    os.sync()
+    DROP_CACHES.write_text("3", encoding="ascii")
+
+
+def why_no_cold_cache() -> str | None:
+    """None when the page cache can be dropped here (tried once), else the reason."""
+    if os.geteuid() != 0:
+        return "not running as root"
+    try:
+        drop_caches()
+    except OSError as exc:
+        return f"{DROP_CACHES} is not writable ({exc.strerror or exc})"
+    return None
+
+
+def read_through(path: Path) -> None:
+    """Read a file once so its pages are in the page cache."""
+    with path.open("rb", buffering=0) as handle:
+        buffer = bytearray(MIB)
+        while handle.readinto(buffer):
+            pass
 
 
 def write_random_file(path: Path, size: int) -> str:
@@ -173,8 +224,8 @@ def write_random_file(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
-def timed_copy(source: Path, dest: Path, fsync: bool) -> float:
-    os.sync()
+def timed_copy(source: Path, dest: Path, fsync: bool, prepare: Callable[[], None]) -> float:
+    prepare()
     start = time.perf_counter()
     shutil.copyfile(source, dest)
     if fsync:
@@ -218,7 +269,9 @@ def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes
     raise SystemExit(f"the server did not start:\n{log.read_text(errors='replace')}")
 
 
-def measure(client: ObsClient, pid: int, work: Path, size: int, runs: int) -> Runs:
+def measure(
+    client: ObsClient, pid: int, work: Path, size: int, runs: int, modes: list[Mode]
+) -> Server:
     source = work / "source.bin"
     start = time.perf_counter()
     expected = write_random_file(source, size)
@@ -231,82 +284,85 @@ def measure(client: ObsClient, pid: int, work: Path, size: int, runs: int) -> Ru
         "client_account_id": account,
     }
     ref = client.request("POST", "/incidents", json=incident, retry="keyed")["ref"]
-    result = Runs()
+    server = Server()
+    fetched = work / "fetched.bin"
     for run in range(1, runs + 1):
-        result.copy.append(timed_copy(source, work / "copy.bin", fsync=False))
-        result.copy_fsync.append(timed_copy(source, work / "copy.bin", fsync=True))
-        start = time.perf_counter()
-        transfer.sha256_of(source)
-        result.sha256.append(time.perf_counter() - start)
-        fetched = work / "fetched.bin"
-        with PeakRss(pid) as rss:
-            os.sync()
-            up = Marks()
-            attachment = transfer.upload(client, ref, source, progress=up.progress)
-            result.upload.append(up.done())
-            if attachment.sha256 != expected:
-                raise SystemExit("the server stored different bytes")
-            os.sync()
-            down = Marks()
-            transfer.download(client, ref, attachment, fetched, progress=down.progress)
-            result.download.append(down.done())
-        fetched.unlink()
-        result.server_growth.append(rss.growth)
-        result.server_hwm.append(rss.peak)
-        print(
-            f"run {run}: copy {result.copy[-1]:.2f} s, upload {up.total:.2f} s, "
-            f"download {down.total:.2f} s, server RSS +{rss.growth / MIB:.1f} MiB"
-        )
-    return result
+        for mode in modes:
+            result, prepare = mode.runs, mode.prepare
+            if mode.name == "warm":  # the previous cold steps may have dropped it
+                read_through(source)
+            result.copy.append(timed_copy(source, work / "copy.bin", False, prepare))
+            result.copy_fsync.append(timed_copy(source, work / "copy.bin", True, prepare))
+            prepare()
+            start = time.perf_counter()
+            transfer.sha256_of(source)
+            result.sha256.append(time.perf_counter() - start)
+            with PeakRss(pid) as rss:
+                prepare()
+                up = Marks()
+                attachment = transfer.upload(client, ref, source, progress=up.progress)
+                result.upload.append(up.done())
+                if attachment.sha256 != expected:
+                    raise SystemExit("the server stored different bytes")
+                prepare()
+                down = Marks()
+                transfer.download(client, ref, attachment, fetched, progress=down.progress)
+                result.download.append(down.done())
+            fetched.unlink()
+            server.growth.append(rss.growth)
+            server.hwm.append(rss.peak)
+            print(
+                f"run {run}, {mode.name:<4}: copy {result.copy[-1]:.2f} s, "
+                f"upload {up.total:.2f} s, download {down.total:.2f} s, "
+                f"server RSS +{rss.growth / MIB:.1f} MiB"
+            )
+    return server
 
 
-def report(result: Runs, size: int) -> None:
+def report(mode: Mode, size: int) -> None:
+    result = mode.runs
     floor = statistics.median(result.copy)
-
-    def row(name: str, seconds: list[float], note: str = "") -> None:
-        med = statistics.median(seconds)
-        ratio = floor / med
-        print(
-            f"{name:<22} {med:7.2f} {min(seconds):7.2f} {size / MIB / med:9.0f} "
-            f"{ratio:7.2f}x  {note}"
-        )
-
-    def verdict(seconds: list[float]) -> str:
-        ok = floor / statistics.median(seconds) >= TARGET
-        return f"(target >= {TARGET}x: {'ok' if ok else 'BELOW TARGET'})"
-
-    print()
-    print(f"{'step':<22} {'median':>7} {'best':>7} {'MiB/s':>9} {'vs copy':>8}")
-    row("copy (copyfile)", result.copy, "the floor")
-    row("copy + fsync", result.copy_fsync, "for reference")
-    row("sha256 of the file", result.sha256, "for reference: one pass of hashing")
-    row("upload", [m.total for m in result.upload], verdict([m.total for m in result.upload]))
-    row("download", [m.total for m in result.download], verdict([m.total for m in result.download]))
 
     def med(values: list[float]) -> float:
         return statistics.median(values)
 
+    def row(name: str, seconds: list[float], note: str = "") -> None:
+        ratio = floor / med(seconds)
+        print(
+            f"{name:<22} {med(seconds):7.2f} {min(seconds):7.2f} {size / MIB / med(seconds):9.0f} "
+            f"{ratio:7.2f}x  {note}"
+        )
+
+    def verdict(seconds: list[float]) -> str:
+        ok = floor / med(seconds) >= TARGET
+        return f"(target >= {TARGET}x: {'ok' if ok else 'BELOW TARGET'})"
+
     up, down = result.upload, result.download
     print()
+    print(f"{mode.title}:")
+    print(f"{'step':<22} {'median':>7} {'best':>7} {'MiB/s':>9} {'vs copy':>8}")
+    row("copy (copyfile)", result.copy, "the floor")
+    row("copy + fsync", result.copy_fsync, "for reference")
+    row("sha256 of the file", result.sha256, "for reference: one pass of hashing")
+    row("upload", [m.total for m in up], verdict([m.total for m in up]))
+    row("download", [m.total for m in down], verdict([m.total for m in down]))
     print("where the time goes (median s):")
     print(
-        f"  upload:   client sha256 + announce {med([m.before for m in up]):.2f}, "
+        f"  upload:   to the first byte {med([m.before for m in up]):.2f}, "
         f"stream {med([m.streaming for m in up]):.2f} "
         f"({size / MIB / med([m.streaming for m in up]):.0f} MiB/s), "
-        f"server verify + fsync + commit {med([m.after for m in up]):.2f}"
+        f"after the last byte (server fsync + commit) {med([m.after for m in up]):.2f}"
     )
     print(
-        f"  download: first byte {med([m.before for m in down]):.2f}, "
+        f"  download: to the first byte {med([m.before for m in down]):.2f}, "
         f"stream {med([m.streaming for m in down]):.2f} "
         f"({size / MIB / med([m.streaming for m in down]):.0f} MiB/s), "
-        f"client sha256 {med([m.after for m in down]):.2f}"
+        f"after the last byte {med([m.after for m in down]):.2f}"
     )
-    print()
-    print(
-        f"server peak RSS: {max(result.server_hwm) / MIB:.1f} MiB, "
-        f"at most +{max(result.server_growth) / MIB:.1f} MiB during a run "
-        f"(VmHWM after minus VmRSS before)"
-    )
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{n:.2f}" for n in os.getloadavg())
 
 
 def main() -> None:
@@ -333,19 +389,36 @@ def main() -> None:
         print(
             f"python {platform.python_version()}, {os.cpu_count()} cores, "
             f"{args.size / MIB:.0f} MiB, {args.runs} run(s), files in {work} "
-            f"(device {os.major(disk)}:{os.minor(disk)}), SQLite"
+            f"(device {os.major(disk)}:{os.minor(disk)}), SQLite, {load()}"
         )
+        modes = [Mode("warm", "warm page cache", os.sync)]
+        skipped = why_no_cold_cache()
+        if skipped is None:
+            modes.append(
+                Mode("cold", "cold cache (page cache dropped before each step)", drop_caches)
+            )
         admin = ["--observatory", "Bench", "--slug", "BENCH", "--admin-email", "a@bench.example"]
         token = obs(["server", "init", *admin], env).strip().splitlines()[-1]
         proc, url = start_server(env, work / "server.log")
         os.environ["OBS_SUPPORT_CACHE_DIR"] = env["OBS_SUPPORT_CACHE_DIR"]
         try:
             with ObsClient(url, token, timeout=600) as client:
-                result = measure(client, proc.pid, work, args.size, args.runs)
+                server = measure(client, proc.pid, work, args.size, args.runs, modes)
         finally:
             proc.terminate()
             proc.wait()
-        report(result, args.size)
+        for mode in modes:
+            report(mode, args.size)
+        if skipped is not None:
+            print()
+            print(f"cold cache: skipped, {skipped}; only the warm page cache was measured")
+        print()
+        print(
+            f"server peak RSS: {max(server.hwm) / MIB:.1f} MiB, "
+            f"at most +{max(server.growth) / MIB:.1f} MiB during a run's transfers "
+            f"(VmHWM after minus VmRSS before)"
+        )
+        print(f"at the end: {load()}")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ from typer.testing import CliRunner
 from obs_support.cli.main import app
 from obs_support.client import transfer
 from obs_support.client.api import ObsClient
+from obs_support.client.errors import ClientError
+from obs_support.server.storage import running_hashes
 from tests.cli_support import Cli, cli_env
 from tests.support import Api, LiveServer, Tenant, free_port, make_tenant, start_server
 
@@ -72,8 +74,12 @@ def start(who: Api, ref: str, name: str, data: bytes, **kw: Any) -> str:
     return upload_id
 
 
-def send(who: Api, upload_id: str, data: bytes, offset: int = 0) -> httpx.Response:
+def send(
+    who: Api, upload_id: str, data: bytes, offset: int = 0, *, sha256: str | None = None
+) -> httpx.Response:
     headers = {**OCTETS, "Upload-Offset": str(offset)}
+    if sha256 is not None:
+        headers["Upload-Sha256"] = sha256
     return who.patch(f"/uploads/{upload_id}", content=data, headers=headers)
 
 
@@ -807,6 +813,106 @@ def test_a_wrong_checksum_attaches_nothing(api: Api, server: LiveServer, tenant:
     assert not (store / "blobs" / sha(data)[:2] / sha(data)).exists()
     unchecked = start(me, ref, "bien.bin", data, declare=False)  # no declared sum: accepted
     assert send(me, unchecked, data).json()["sha256"] == sha(data)
+
+
+def test_a_sum_sent_with_the_last_bytes_is_checked(
+    api: Api, server: LiveServer, tenant: Tenant
+) -> None:
+    """`Upload-Sha256` on the last PATCH: a client can hash while it sends, not before."""
+    me = api.as_(tenant.client)
+    ref = tenant.incident(api)["ref"]
+    data = os.urandom(300 * KIB)
+    half = len(data) // 2
+    uploads = server.settings.data_dir / "attachments" / "uploads"
+
+    good = start(me, ref, "al_final.bin", data, declare=False)
+    assert send(me, good, data[:half]).status_code == 200
+    done = send(me, good, data[half:], offset=half, sha256=sha(data).upper())
+    assert done.status_code == 201, done.text
+    assert done.json()["sha256"] == sha(data)
+    assert fetch(me, ref, done.json()["id"]).content == data
+
+    # Without the hash state kept from the first request (a restart, another server
+    # process), the server reads the bytes it has back to hash them: same answer.
+    again = start(me, ref, "reiniciado.bin", data, declare=False)
+    assert send(me, again, data[:half]).status_code == 200
+    running_hashes.forget(uploads / f"{again}.part")
+    done = send(me, again, data[half:], offset=half, sha256=sha(data))
+    assert (done.status_code, done.json()["sha256"]) == (201, sha(data))
+
+    bad = start(me, ref, "dañado.bin", data, declare=False)
+    assert send(me, bad, data[:half]).status_code == 200
+    wrong = send(me, bad, data[half:], offset=half, sha256=sha(data[:half]))
+    assert (wrong.status_code, code(wrong)) == (422, "checksum_mismatch")
+    assert [a["filename"] for a in listed(me, ref)] == ["al_final.bin", "reiniciado.bin"]
+    assert me.http.head(f"/uploads/{bad}").status_code == 404
+    assert not (uploads / f"{bad}.part").exists()
+
+
+def test_a_sum_sent_early_is_kept_and_must_agree_with_the_announced_one(
+    api: Api, tenant: Tenant
+) -> None:
+    me = api.as_(tenant.client)
+    ref = tenant.incident(api)["ref"]
+    data = os.urandom(200 * KIB)
+    half = len(data) // 2
+    other = sha(b"otros bytes")
+
+    early = start(me, ref, "pronto.bin", data, declare=False)
+    assert send(me, early, data[:half], sha256=other).status_code == 200
+    late = send(me, early, data[half:], offset=half)  # no header now: the kept one counts
+    assert (late.status_code, code(late)) == (422, "checksum_mismatch")
+
+    agreed = start(me, ref, "anunciado.bin", data)
+    assert send(me, agreed, data, sha256=sha(data)).status_code == 201
+
+    disagreed = start(me, ref, "contradictorio.bin", data)
+    r = send(me, disagreed, data, sha256=other)
+    assert (r.status_code, code(r)) == (422, "checksum_mismatch")
+    assert me.http.head(f"/uploads/{disagreed}").status_code == 404
+
+    malformed = start(me, ref, "mal.bin", data, declare=False)
+    r = send(me, malformed, data, sha256="not-a-sha256")
+    assert (r.status_code, code(r)) == (422, "invalid")
+    assert offset_of(me, malformed) == 0
+    assert [a["filename"] for a in listed(me, ref)] == ["anunciado.bin"]
+
+
+class CorruptFirstByte(httpx.BaseTransport):
+    """Flips the first byte of the first PATCH body on its way to the server."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.corrupted = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH" and not self.corrupted:
+            self.corrupted += 1
+            original = request.read()
+            request.stream = httpx.ByteStream(bytes([original[0] ^ 0xFF]) + original[1:])
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_the_client_library_sends_the_sum_last_and_a_corrupt_file_is_refused(
+    api: Api, server: LiveServer, tenant: Tenant, tmp_path: Path
+) -> None:
+    data = os.urandom(40 * KIB)
+    path = tmp_path / "ruido.bin"
+    path.write_bytes(data)
+    ref = tenant.incident(api)["ref"]
+    corrupting = CorruptFirstByte()
+    with ObsClient(server.url, tenant.client.token, transport=corrupting) as client:
+        with pytest.raises(ClientError) as refused:
+            transfer.upload(client, ref, path)
+        assert refused.value.code == "checksum_mismatch"
+        assert listed(api.as_(tenant.client), ref) == []
+        attached = transfer.upload(client, ref, path)  # the next attempt starts over
+    assert corrupting.corrupted == 1
+    assert attached.sha256 == sha(data)
+    assert [a["id"] for a in listed(api.as_(tenant.client), ref)] == [attached.id]
 
 
 # --- 6. scope --------------------------------------------------------------------------------

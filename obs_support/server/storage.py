@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -86,9 +88,9 @@ class PartWriter:
 
     BATCH = CHUNK
 
-    def __init__(self, handle: BinaryIO) -> None:
+    def __init__(self, handle: BinaryIO, digest: hashlib._Hash | None = None) -> None:
         self.handle = handle
-        self.digest = hashlib.sha256()
+        self.digest = digest if digest is not None else hashlib.sha256()
         self.pending: list[bytes] = []
         self.pending_size = 0
 
@@ -116,6 +118,41 @@ class PartWriter:
 
     def drop_pending(self) -> None:
         self.pending, self.pending_size = [], 0
+
+
+class RunningHashes:
+    """The sha256 state of unfinished uploads as of the bytes on disk, kept between requests.
+
+    A client that sends the file's sha256 with its last bytes sends those in a request of
+    their own; without the state kept from the request before, the server would read the
+    whole part back to hash it. Kept per server process and only for the most recent
+    uploads: on a miss (another process, a restart) the part is hashed from disk, as before.
+    """
+
+    def __init__(self, limit: int = 256) -> None:
+        self.limit = limit
+        self._states: OrderedDict[Path, tuple[int, hashlib._Hash]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, part: Path, offset: int) -> hashlib._Hash | None:
+        """The state for the first `offset` bytes of `part`, if kept (and forget it)."""
+        with self._lock:
+            kept = self._states.pop(part, None)
+        return kept[1] if kept is not None and kept[0] == offset else None
+
+    def keep(self, part: Path, offset: int, digest: hashlib._Hash) -> None:
+        with self._lock:
+            self._states[part] = (offset, digest)
+            self._states.move_to_end(part)
+            while len(self._states) > self.limit:
+                self._states.popitem(last=False)
+
+    def forget(self, part: Path) -> None:
+        with self._lock:
+            self._states.pop(part, None)
+
+
+running_hashes = RunningHashes()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -3,8 +3,9 @@
 1. `POST /incidents/{ref}/uploads` announces a file (name, size, optional sha256); the size
    limit is checked here, before any byte is sent.
 2. `PATCH /uploads/{id}` with `Upload-Offset: N` sends bytes from offset N, streamed to disk.
-   When the last byte arrives the file is verified, stored and attached (201). After a cut,
-   `HEAD /uploads/{id}` tells how many bytes the server has; send the rest from there.
+   When the last byte arrives the file is verified, stored and attached (201). The sha256 may
+   come with the last bytes instead (`Upload-Sha256`), so a client reads its file only once.
+   After a cut, `HEAD /uploads/{id}` tells how many bytes the server has; send the rest.
 3. `GET /incidents/{ref}/attachments/{id}` downloads, always as an attachment, with Range.
 """
 
@@ -27,7 +28,7 @@ from obs_support.server.errors import ApiError
 from obs_support.server.models import Upload, User
 from obs_support.server.services import attachments as service
 from obs_support.server.state import AppState, StateDep
-from obs_support.server.storage import PartWriter
+from obs_support.server.storage import PartWriter, running_hashes
 
 router = APIRouter(tags=["attachments"])
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -76,7 +77,32 @@ def upload_cancel(upload_id: UploadId, state: StateDep, user: CurrentUser) -> Re
         if row is not None:
             session.delete(row)
     service.store(state).discard(upload.id)
+    running_hashes.forget(service.store(state).part(upload.id))
     return Response(status_code=204)
+
+
+def _declare_sha256(state: AppState, upload: Upload, declared: str) -> None:
+    """Record the sha256 a client sent with its bytes, as if it had been announced."""
+    if upload.sha256 == declared:
+        return
+    if upload.sha256 is not None:
+        # Two different sums for one file: whatever its bytes are, one of them is wrong.
+        service.store(state).discard(upload.id)
+        with state.db.write() as session:
+            stale = session.get(Upload, upload.id)
+            if stale is not None:
+                session.delete(stale)
+        raise ApiError(
+            422,
+            "checksum_mismatch",
+            "Upload-Sha256 differs from the sha256 announced for this file; send it again",
+            field="sha256",
+        )
+    with state.db.write() as session:
+        row = session.get(Upload, upload.id)
+        if row is not None:
+            row.sha256 = declared
+    upload.sha256 = declared
 
 
 @router.patch(
@@ -91,6 +117,9 @@ async def upload_bytes(
     state: StateDep,
     user: CurrentUser,
     upload_offset: Annotated[int, Header(alias="Upload-Offset", ge=0, le=2**50)],
+    upload_sha256: Annotated[
+        str | None, Header(alias="Upload-Sha256", pattern=r"^[0-9a-fA-F]{64}$")
+    ] = None,
 ) -> Response:
     upload = await run_in_threadpool(_load, state, user, upload_id)
     path = service.store(state).part(upload.id)
@@ -114,10 +143,17 @@ async def upload_bytes(
                 f"the server has {start} bytes of this upload; send from there",
                 headers=_offset_headers(state, upload),
             )
-        writer = PartWriter(handle)
+        kept = running_hashes.take(path, start) if start else None
+        if upload_sha256 is not None:
+            await run_in_threadpool(_declare_sha256, state, upload, upload_sha256.lower())
+        writer = PartWriter(handle, kept)
         if start:
-            await run_in_threadpool(writer.hash_existing, start)
+            if kept is None:
+                await run_in_threadpool(writer.hash_existing, start)
+            else:
+                handle.seek(start)
         written = start
+        cut = False
         try:
             async for chunk in request.stream():
                 if written + len(chunk) > upload.size:
@@ -128,10 +164,15 @@ async def upload_bytes(
                 if writer.add(chunk):
                     await run_in_threadpool(writer.flush)
         except ClientDisconnect:
-            # The link dropped: keep what arrived; the client resumes from HEAD's offset.
-            return Response(status_code=400)
+            cut = True
         finally:
             await run_in_threadpool(writer.flush)
+        if cut or written < upload.size:
+            # The next request for this upload goes on from here without reading it back.
+            running_hashes.keep(path, written, writer.digest)
+        if cut:
+            # The link dropped: keep what arrived; the client resumes from HEAD's offset.
+            return Response(status_code=400)
         if written < upload.size:
             return JSONResponse(
                 service.upload_public(state, upload).model_dump(mode="json"),
