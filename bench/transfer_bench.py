@@ -351,7 +351,7 @@ def report(mode: Mode, size: int) -> None:
         f"  upload:   to the first byte {med([m.before for m in up]):.2f}, "
         f"stream {med([m.streaming for m in up]):.2f} "
         f"({size / MIB / med([m.streaming for m in up]):.0f} MiB/s), "
-        f"after the last byte (server fsync + commit) {med([m.after for m in up]):.2f}"
+        f"last request (last MiB, server fsync + commit) {med([m.after for m in up]):.2f}"
     )
     print(
         f"  download: to the first byte {med([m.before for m in down]):.2f}, "
