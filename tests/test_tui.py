@@ -49,6 +49,7 @@ from obs_support.server.migrate import upgrade
 from obs_support.server.models import User as UserRow
 from obs_support.server.services import incidents as incident_service
 from obs_support.tui.app import ObsSupportApp
+from obs_support.tui.handoff import deliver
 from obs_support.tui.incident import IncidentScreen
 from obs_support.tui.modals import ChoiceModal, TextModal
 from obs_support.tui.queue import QueueScreen
@@ -450,6 +451,37 @@ def test_enter_opens_the_incident_and_escape_goes_back(
         await run.press("escape")
         await run.until(lambda: isinstance(run.app.screen, QueueScreen), "back to the queue")
         assert set(run.refs()) == {first, ref}
+
+    drive(lite, api, tenant, tenant.staff, scenario)
+
+
+def test_a_reply_that_arrives_after_its_screen_closed_is_dropped_quietly(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant
+) -> None:
+    """A worker's answer can come back after the person pressed Esc: showing it on the
+    closed screen's widgets would fail the worker; it is dropped, while news meant for the
+    app as a whole still arrives."""
+    api, tenant = lite_api, lite_tenant
+    ref = file(api, tenant, "Dome shutter jams half open")
+
+    async def scenario(run: Run) -> None:
+        await run.queue_shows({ref}, "the incident")
+        await run.open(ref)
+        closed = run.app.screen
+        assert isinstance(closed, IncidentScreen) and closed.detail is not None
+        detail = closed.detail
+        await run.press("escape")
+        await run.until(lambda: isinstance(run.app.screen, QueueScreen), "back to the queue")
+        arrived: list[str] = []
+
+        def late_replies() -> None:
+            deliver(closed, closed._show, detail)
+            deliver(run.app, arrived.append, "for the app")
+
+        await asyncio.to_thread(late_replies)
+        await run.until(lambda: arrived == ["for the app"], "the app's news arrives")
+        assert isinstance(run.app.screen, QueueScreen)
+        assert not run.noted("error"), run.notes
 
     drive(lite, api, tenant, tenant.staff, scenario)
 
@@ -1195,6 +1227,7 @@ import asyncio, os, sys, threading, time
 from obs_support.cli.i18n import Translator
 from obs_support.client.api import ObsClient
 from obs_support.tui.app import ObsSupportApp
+from obs_support.tui.handoff import deliver
 
 def watchdog():
     time.sleep(float(sys.argv[3]))

@@ -141,13 +141,24 @@ async def queue_ready(pilot: Pilot[None]) -> QueueScreen:
     return queue
 
 
-def steady(pilot: Pilot[None]) -> None:
+async def steady(pilot: Pilot[None]) -> None:
     """No blinking cursor in a snapshot: it would be caught on or off at random. No toasts
-    either (on a busy machine a slow first connection may raise one)."""
+    either (on a busy machine a slow first connection may raise one). And no table caught
+    between receiving rows and measuring them: a DataTable sizes its columns on its next
+    idle moment, so a picture taken before that shows columns cut to their header's width."""
     pilot.app.clear_notifications()
     for widget in pilot.app.screen.query("Input, TextArea"):
         assert isinstance(widget, Input | TextArea)
         widget.cursor_blink = False
+    tables = list(pilot.app.screen.query(DataTable))
+    await until(
+        pilot,
+        lambda: (
+            not any(t._require_update_dimensions or t._new_rows or t._updated_cells for t in tables)
+        ),
+        "the tables measure their rows",
+    )
+    await pilot.pause()
 
 
 @pytest.mark.parametrize("language", ["es", "en"])
@@ -156,7 +167,7 @@ def test_queue(snap_compare: Snap, teide: tuple[LiveServer, Tenant], language: s
 
     async def ready(pilot: Pilot[None]) -> None:
         await queue_ready(pilot)
-        steady(pilot)
+        await steady(pilot)
 
     with at(NOW):
         assert snap_compare(app_for(server, tenant, language), terminal_size=SIZE, run_before=ready)
@@ -180,7 +191,7 @@ def test_incident(snap_compare: Snap, teide: tuple[LiveServer, Tenant], language
             ),
             "the incident opens",
         )
-        steady(pilot)
+        await steady(pilot)
 
     with at(NOW):
         assert snap_compare(app_for(server, tenant, language), terminal_size=SIZE, run_before=ready)
@@ -198,7 +209,7 @@ def test_new_incident(snap_compare: Snap, teide: tuple[LiveServer, Tenant], lang
         app = pilot.app
         await until(pilot, lambda: isinstance(app.screen, NewIncidentScreen), "the form opens")
         await pilot.pause()
-        steady(pilot)
+        await steady(pilot)
 
     with at(NOW):
         assert snap_compare(app_for(server, tenant, language), terminal_size=SIZE, run_before=ready)

@@ -21,6 +21,7 @@ from obs_support.client.api import ObsClient
 from obs_support.client.errors import ClientError, Unauthorized
 from obs_support.client.live import Stopper
 from obs_support.tui.commands import ReferenceProvider, screen_commands
+from obs_support.tui.handoff import deliver
 from obs_support.tui.login import LoginScreen
 from obs_support.tui.messages import LinkChanged, LiveEventArrived, RequestFailed
 from obs_support.tui.widgets import localize_bindings
@@ -80,14 +81,14 @@ class ObsSupportApp(App[None]):
             self.me = self.client.me()
         except Unauthorized as exc:
             # A saved login that was revoked or has expired: ask for the password again.
-            self.call_from_thread(self.say, exc.message, severity="error", timeout=30)
+            deliver(self, self.say, exc.message, severity="error", timeout=30)
             if self.login_screen is not None:
-                self.call_from_thread(self.push_screen, self.login_screen)
+                deliver(self, self.push_screen, self.login_screen)
             return
         except ClientError as exc:
-            self.call_from_thread(self.say, exc.message, severity="error", timeout=30)
+            deliver(self, self.say, exc.message, severity="error", timeout=30)
             return
-        self.call_from_thread(self._brand)
+        deliver(self, self._brand)
         if self.follow_live:
             self.follow()
 
@@ -120,7 +121,7 @@ class ObsSupportApp(App[None]):
                     event = schemas.LiveEvent.model_validate(message.data)
                 except ValueError:
                     continue
-                self.call_from_thread(self._deliver, event)
+                deliver(self, self._deliver, event)
         except ClientError as exc:
             self.post_message(RequestFailed(exc.message))
         finally:

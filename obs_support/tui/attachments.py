@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,6 +28,7 @@ from obs_support import schemas
 from obs_support.cli.i18n import Translator
 from obs_support.client.errors import ClientError
 from obs_support.client.localfiles import downloads_dir, free_path, safe_name, viewer_dir
+from obs_support.tui.handoff import deliver
 from obs_support.tui.messages import RequestFailed
 from obs_support.tui.text import clean, literal
 from obs_support.tui.widgets import localize_bindings
@@ -269,12 +270,11 @@ class AttachmentsPanel(Vertical):
     # --- workers -----------------------------------------------------------------------------
 
     def _ui(self, callback: Callable[..., object], *args: Any, **kwargs: Any) -> None:
-        """Run `callback` on the app's thread, unless the app has already closed."""
-        with suppress(RuntimeError):
-            self.app.call_from_thread(callback, *args, **kwargs)
+        deliver(self, callback, *args, **kwargs)
 
     def _say(self, message: str, **options: Any) -> None:
-        self._ui(self.obs.say, message, **options)
+        # Told even when the incident screen has closed meanwhile ("downloaded to …").
+        deliver(self.app, self.obs.say, message, **options)
 
     def _failed(self, exc: Exception) -> None:
         message = exc.message if isinstance(exc, ClientError) else str(exc)

@@ -17,6 +17,7 @@ from obs_support import domain, schemas
 from obs_support.cli.i18n import Translator
 from obs_support.cli.render import priority_text, status_text
 from obs_support.client.errors import ClientError
+from obs_support.tui.handoff import deliver
 from obs_support.tui.messages import LiveEventArrived, RequestFailed
 from obs_support.tui.widgets import localize_bindings
 
@@ -86,7 +87,7 @@ class DashboardScreen(Screen[None]):
         except ClientError as exc:
             self.post_message(RequestFailed(exc.message))
             return
-        self.app.call_from_thread(self._show, stats)
+        deliver(self, self._show, stats)
 
     def _show(self, stats: schemas.IncidentStats) -> None:
         t = self.obs.t

@@ -17,6 +17,7 @@ from obs_support import domain, schemas
 from obs_support.cli.render import priority_text, status_text
 from obs_support.client.errors import ClientError
 from obs_support.tui.attachments import AttachmentsPanel
+from obs_support.tui.handoff import deliver
 from obs_support.tui.messages import LiveEventArrived, RequestFailed
 from obs_support.tui.modals import ChoiceModal, TextModal
 from obs_support.tui.text import literal
@@ -88,7 +89,7 @@ class IncidentScreen(Screen[None]):
         except ClientError as exc:
             self.post_message(RequestFailed(exc.message))
             return
-        self.app.call_from_thread(self._show, detail)
+        deliver(self, self._show, detail)
         if not files.needs_reload(detail.events):
             return  # the list is asked for only when the history names files it does not show
         try:
@@ -96,7 +97,7 @@ class IncidentScreen(Screen[None]):
         except ClientError as exc:
             self.post_message(RequestFailed(exc.message))
             return
-        self.app.call_from_thread(files.show, detail.ref, found, detail.events)
+        deliver(files, files.show, detail.ref, found, detail.events)
 
     def _show(self, d: schemas.IncidentDetail) -> None:
         self.detail = d
@@ -171,9 +172,7 @@ class IncidentScreen(Screen[None]):
             self.post_message(RequestFailed(getattr(exc, "message", str(exc))))
             return
         t = self.obs.t
-        self.app.call_from_thread(
-            self.obs.say, t("noted" if internal else "commented", ref=self.ref)
-        )
+        deliver(self.app, self.obs.say, t("noted" if internal else "commented", ref=self.ref))
         self.load()
 
     def action_status(self) -> None:
@@ -215,8 +214,8 @@ class IncidentScreen(Screen[None]):
             self.post_message(RequestFailed(getattr(exc, "message", str(exc))))
             return
         t = self.obs.t
-        self.app.call_from_thread(self.obs.say, f"{after.ref}: {t.status(after.status.value)}")
-        self.app.call_from_thread(self._show, after)
+        deliver(self.app, self.obs.say, f"{after.ref}: {t.status(after.status.value)}")
+        deliver(self, self._show, after)
 
     def action_priority(self) -> None:
         t = self.obs.t
@@ -255,9 +254,7 @@ class IncidentScreen(Screen[None]):
             elif value:
                 self.save_update(schemas.IncidentUpdate(assignee_id=int(value)))
 
-        self.app.call_from_thread(
-            self.app.push_screen, ChoiceModal(t("tui_assign"), options), chosen
-        )
+        deliver(self, self.app.push_screen, ChoiceModal(t("tui_assign"), options), chosen)
 
     @work(thread=True, group="change")
     def save_update(self, body: schemas.IncidentUpdate) -> None:
@@ -266,8 +263,8 @@ class IncidentScreen(Screen[None]):
         except ClientError as exc:
             self.post_message(RequestFailed(exc.message))
             return
-        self.app.call_from_thread(self.obs.say, self.obs.t("tui_saved", ref=after.ref))
-        self.app.call_from_thread(self._show, after)
+        deliver(self.app, self.obs.say, self.obs.t("tui_saved", ref=after.ref))
+        deliver(self, self._show, after)
 
     # --- files and voice -------------------------------------------------------------------
 
@@ -293,7 +290,8 @@ class IncidentScreen(Screen[None]):
             names = [t.name for t in self.obs.client.telescopes()]
         except ClientError:
             names = []  # a hint for the transcriber; not worth refusing to record over
-        self.app.call_from_thread(
+        deliver(
+            self,
             self.app.push_screen,
             VoiceModal(self.obs.t, self.obs.t("tui_voice_title", ref=self.ref), names),
             self._spoken,
@@ -312,6 +310,6 @@ class IncidentScreen(Screen[None]):
         except (ClientError, ValueError) as exc:
             self.post_message(RequestFailed(getattr(exc, "message", str(exc))))
             return
-        self.app.call_from_thread(self.obs.say, self.obs.t("commented", ref=self.ref))
+        deliver(self.app, self.obs.say, self.obs.t("commented", ref=self.ref))
         self.files.send_file(self.ref, reply.recording)
         self.load()

@@ -14,6 +14,7 @@ from textual.widgets import Button, Footer, Header, Input, Label
 
 from obs_support.client.api import ObsClient
 from obs_support.client.errors import ClientError
+from obs_support.tui.handoff import deliver
 
 # (url, token, e-mail, observatory slug) → remember them, as `obs-support login` does
 SaveLogin = Callable[[str, str, str, str], None]
@@ -72,7 +73,7 @@ class LoginScreen(Screen[None]):
         app = self.app
         assert isinstance(app, ObsSupportApp)
         if not url.startswith(("http://", "https://")):
-            app.call_from_thread(app.notify, app.t("tui_login_bad_url"), severity="error")
+            deliver(app, app.notify, app.t("tui_login_bad_url"), severity="error")
             return
         try:
             with ObsClient(url) as anonymous:
@@ -86,7 +87,7 @@ class LoginScreen(Screen[None]):
             me = client.me()
         except (ClientError, ValueError) as exc:
             message = getattr(exc, "message", None) or str(exc).splitlines()[0]
-            app.call_from_thread(app.say, message, severity="error")
+            deliver(app, app.say, message, severity="error")
             return
         self.save(url, token, me.email, me.observatory.slug)
-        app.call_from_thread(app.logged_in, client)
+        deliver(app, app.logged_in, client)

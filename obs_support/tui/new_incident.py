@@ -16,6 +16,7 @@ from textual.widgets import Button, Label, Select, Static, TextArea
 
 from obs_support import domain, schemas
 from obs_support.client.errors import ClientError
+from obs_support.tui.handoff import deliver
 from obs_support.tui.messages import RequestFailed
 from obs_support.tui.text import clean, literal
 
@@ -191,18 +192,19 @@ class NewIncidentScreen(ModalScreen[str | None]):
 
             def progress(done: int, total: int, name: str = path.name) -> None:
                 percent = done * 100 // max(total, 1)
-                app.call_from_thread(self._show_files, f"↑ {name} {percent}%")
+                deliver(self, self._show_files, f"↑ {name} {percent}%")
 
             try:
                 upload(app.client, ref, path, progress=progress)
             except (ClientError, OSError) as exc:
                 # The incident exists: say so, and how to send the rest.
                 reason = getattr(exc, "message", None) or str(exc)
-                app.call_from_thread(
+                deliver(
+                    app,
                     app.say,
                     app.t("tui_not_attached", ref=ref, name=clean(path.name), reason=reason),
                     severity="error",
                     timeout=12,
                 )
                 break
-        app.call_from_thread(self.dismiss, ref)
+        deliver(self, self.dismiss, ref)

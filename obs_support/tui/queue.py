@@ -17,12 +17,12 @@ from obs_support import schemas
 from obs_support.cli.render import STATUS_STYLE
 from obs_support.client.errors import ClientError
 from obs_support.tui.filters import VIEWS, FilterBar, Filters, view_of
+from obs_support.tui.handoff import deliver
 from obs_support.tui.messages import LiveEventArrived, RequestFailed
 from obs_support.tui.widgets import (
     COLUMNS,
-    FLEXIBLE,
     column_labels,
-    flexible_widths,
+    column_widths,
     localize_bindings,
     queue_row,
     sort_key,
@@ -96,7 +96,7 @@ class QueueScreen(Screen[None]):
         table = self.query_one(DataTable)
         self.widths = self._widths()
         for key, label in zip(COLUMNS, column_labels(self.obs.t), strict=True):
-            table.add_column(label, key=key, width=self.widths.get(key))
+            table.add_column(label, key=key, width=self.widths[key])
         table.focus()
         self.action_reload()
         self.load_choices()
@@ -117,7 +117,15 @@ class QueueScreen(Screen[None]):
         except ClientError as exc:
             self.post_message(RequestFailed(exc.message))
             return
-        self.app.call_from_thread(self.query_one(FilterBar).offer, telescopes, accounts, staff)
+        deliver(self, self._offer, telescopes, accounts, staff)
+
+    def _offer(
+        self,
+        telescopes: list[schemas.TelescopePublic],
+        accounts: list[schemas.AccountPublic],
+        staff: list[schemas.UserPublic],
+    ) -> None:
+        self.query_one(FilterBar).offer(telescopes, accounts, staff)
 
     def action_reload(self) -> None:
         self.generation += 1  # pages still on their way for the old view are dropped
@@ -140,7 +148,7 @@ class QueueScreen(Screen[None]):
             return
         finally:
             self._fetching = False
-        self.app.call_from_thread(self._add_page, page, generation)
+        deliver(self, self._add_page, page, generation)
 
     def _add_page(self, page: schemas.IncidentPage, generation: int) -> None:
         if generation != self.generation:
@@ -159,7 +167,7 @@ class QueueScreen(Screen[None]):
         except ClientError as exc:
             self.post_message(RequestFailed(exc.message))
             return
-        self.app.call_from_thread(self._show_counts, counts)
+        deliver(self, self._show_counts, counts)
 
     def _show_counts(self, counts: schemas.StatusCounts) -> None:
         t = self.obs.t
@@ -187,7 +195,7 @@ class QueueScreen(Screen[None]):
             self._resort()
 
     def _widths(self) -> dict[str, int]:
-        return flexible_widths(self.obs.t, self.obs.me.observatory.slug, self.app.size.width)
+        return column_widths(self.obs.t, self.obs.me.observatory.slug, self.app.size.width)
 
     def on_resize(self) -> None:
         """Cut names and summaries to the new width: every row fits without scrolling sideways."""
@@ -196,8 +204,8 @@ class QueueScreen(Screen[None]):
             return
         self.widths = widths
         table = self.query_one(DataTable)
-        for key in FLEXIBLE:
-            table.columns[ColumnKey(key)].width = widths[key]
+        for key, column_width in widths.items():
+            table.columns[ColumnKey(key)].width = column_width
         for incident in list(self.incidents.values()):
             self._upsert(incident, resort=False)
         table.refresh()
@@ -294,9 +302,7 @@ class QueueScreen(Screen[None]):
             if ref:
                 self.obs.say(self.obs.t("created", ref=ref))
 
-        self.app.call_from_thread(
-            self.app.push_screen, NewIncidentScreen(accounts, telescopes), filed
-        )
+        deliver(self, self.app.push_screen, NewIncidentScreen(accounts, telescopes), filed)
 
     def action_open(self) -> None:
         table = self.query_one(DataTable)

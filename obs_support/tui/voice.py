@@ -9,7 +9,6 @@ the functions that record: the app starts without it.
 
 from __future__ import annotations
 
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -23,6 +22,7 @@ from textual.widgets import Label, Static, TextArea
 
 from obs_support.cli.i18n import Translator
 from obs_support.client.localfiles import recordings_dir
+from obs_support.tui.handoff import deliver
 from obs_support.tui.text import clean, literal
 
 if TYPE_CHECKING:
@@ -85,8 +85,7 @@ class VoiceModal(ModalScreen[VoiceReply | None]):
         return True
 
     def _ui(self, callback: Any, *args: Any) -> None:
-        with suppress(RuntimeError):  # the app may have closed meanwhile
-            self.app.call_from_thread(callback, *args)
+        deliver(self, callback, *args)
 
     def _say(self, message: str, **options: Any) -> None:
         self.app.notify(message, markup=False, **options)

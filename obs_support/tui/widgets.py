@@ -47,33 +47,36 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-# Columns whose text is people's (names, summaries) and can be cut to fit the terminal.
-FLEXIBLE = ("telescope", "client", "summary", "assignee")
+# The name columns (telescope, client, assignee) get this share of the room left; their
+# text, and the summary's, is cut with … to fit.
 NARROW_SHARE, NARROW_MIN, NARROW_MAX = 0.17, 8, 24
 
 
-def flexible_widths(t: Translator, slug: str, width: int) -> dict[str, int]:
-    """How wide the name and summary columns can be so the whole row fits in `width` cells.
+def column_widths(t: Translator, slug: str, width: int) -> dict[str, int]:
+    """How wide each column of the queue is, so the whole row fits in `width` cells.
 
-    The other columns are as wide as their longest possible value in this language; the
-    summary gets whatever the three name columns leave.
+    Every column gets a set width: one the table would measure from its rows instead
+    would jump as pages arrive. The closed columns are as wide as their longest possible
+    value in this language; the name columns share what is left, the summary most of it.
     """
     labels = dict(zip(COLUMNS, column_labels(t), strict=True))
 
     def widest(key: str, values: list[str]) -> int:
         return max(len(labels[key]), *map(len, values))
 
-    fixed = (
-        widest("ref", [f"{slug}-9999"])
-        + widest("priority", [t.label(p) for p in Priority])
-        + widest("type", [t.label(k) for k in IncidentType])
-        + widest("status", [t.label(s) for s in Status])
-        + widest("updated", [t("ago", n="99 min")])
-    )
+    widths = {
+        "ref": widest("ref", [f"{slug}-999999"]),
+        "priority": widest("priority", [t.label(p) for p in Priority]),
+        "type": widest("type", [t.label(k) for k in IncidentType]),
+        "status": widest("status", [t.label(s) for s in Status]),
+        "updated": widest("updated", [t("ago", n="99 min")]),
+    }
     # Two cells of padding per column, and the vertical scrollbar.
-    free = max(width - fixed - 2 * len(COLUMNS) - 2, 40)
+    free = max(width - sum(widths.values()) - 2 * len(COLUMNS) - 2, 40)
     narrow = min(max(int(free * NARROW_SHARE), NARROW_MIN), NARROW_MAX)
-    return {"telescope": narrow, "client": narrow, "assignee": narrow, "summary": free - 3 * narrow}
+    widths |= {"telescope": narrow, "client": narrow, "assignee": narrow}
+    widths["summary"] = free - 3 * narrow
+    return widths
 
 
 def queue_row(
