@@ -53,6 +53,12 @@ class ServerSettings(BaseSettings):
     max_attachments_per_incident: int = Field(
         default=200, ge=1, description="How many files one incident may hold."
     )
+    storage_reserve_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Room always left free on the attachment store's disk (the database and "
+        "logs often share it): a file that would eat into it is refused (507) when announced.",
+    )
     upload_expiry_hours: int = Field(
         default=72, ge=1, description="How long an unfinished upload can be resumed."
     )

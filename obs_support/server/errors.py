@@ -7,6 +7,7 @@ routes, database lock timeouts and anything unforeseen — into `application/pro
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from obs_support.server import openapi
+from obs_support.server.storage import out_of_space
 
 log = logging.getLogger("obs_support.server")
 
@@ -32,7 +34,18 @@ _TITLES = {
     429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
+    507: "Insufficient storage",
 }
+
+FULL_DISK_DETAIL = "the server's disk is full; nothing was saved, tell the administrator"
+
+
+def _disk_full(exc: DBAPIError) -> bool:
+    """The database could not grow: SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100)."""
+    orig = exc.orig
+    return getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or (
+        getattr(orig, "sqlstate", None) == "53100"
+    )
 
 
 class ApiError(Exception):
@@ -142,6 +155,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _busy(_request: Request, exc: OperationalError) -> JSONResponse:
+        if _disk_full(exc):
+            log.error("database disk full: %s", type(exc.orig).__name__)
+            return problem(507, "insufficient_storage", FULL_DISK_DETAIL)
         # A write lock held past the busy timeout (SQLite) or a lost connection (PostgreSQL):
         # nothing was committed, so the client may safely retry.
         log.warning("database unavailable: %s", type(exc.orig).__name__)
@@ -164,5 +180,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        if out_of_space(exc):
+            # Every write is a transaction or a file renamed into place: a failed one leaves
+            # nothing behind, so "nothing was saved" holds here too.
+            log.error("disk full: %s", exc)
+            return problem(507, "insufficient_storage", FULL_DISK_DETAIL)
         log.exception("unexpected error", exc_info=exc)
         return problem(500, "internal_error", "an unexpected error occurred; nothing was saved")

@@ -1,22 +1,33 @@
 """Attachment bytes on disk: partial uploads, and a content-addressed store of finished files.
 
 A finished file lives at `blobs/<first two hex of sha256>/<sha256>`, so identical bytes are
-stored once. Files arrive in `uploads/<id>.part`, are fsynced, hashed and then moved into the
-store with an atomic rename; the database row that makes them visible is committed last, so a
-crash at any point leaves, at worst, an unreferenced blob or part file for `gc` to remove.
+stored once. Files arrive in `uploads/<id>.part`, are fsynced, hashed and then linked into the
+store (an atomic hard link); the database row that makes them visible is committed last, and
+only then is the part's name removed. A crash at any point leaves, at worst, an unreferenced
+blob or part file for `gc` to remove.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO
 
 CHUNK = 1024 * 1024
+
+# The disk (or the user's quota) is full: the server answers 507 and keeps nothing partial.
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT}
+
+
+def out_of_space(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _NO_ROOM
 
 
 class Store:
@@ -31,6 +42,13 @@ class Store:
 
     def blob(self, sha256: str) -> Path:
         return self.blobs / sha256[:2] / sha256
+
+    def free_bytes(self) -> int:
+        """Room left on the disk holding the store, for this (unprivileged) process."""
+        where = self.root
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        return shutil.disk_usage(where).free
 
     def start(self, upload_id: str) -> None:
         self.uploads.mkdir(parents=True, exist_ok=True)
@@ -54,16 +72,22 @@ class Store:
             return handle.read(n)
 
     def commit_part(self, upload_id: str, sha256: str) -> Path:
-        """fsync the finished part and move it into the store (or drop it: already stored)."""
+        """fsync the finished part and link it into the store (unless already stored).
+
+        The part keeps its name until `discard`, called once the database row is committed:
+        if that commit fails (a full disk, say), the upload can still be finished later.
+        """
         part = self.part(upload_id)
         with part.open("rb") as handle:
             os.fsync(handle.fileno())
         target = self.blob(sha256)
         if target.exists():
-            part.unlink()
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(part, target)
+        # A second name for the same bytes: no copy, no space. It may exist already when
+        # the same bytes were finished by another upload at the same moment.
+        with suppress(FileExistsError):
+            os.link(part, target)
         _fsync_dir(target.parent)
         return target
 
@@ -84,13 +108,18 @@ class PartWriter:
 
     Batching keeps the hand-offs to a worker thread few (one per MiB, not per network
     chunk); hashing on the way means a finished file is not read again to verify it.
+    `handle` is unbuffered, so a failed write leaves nothing waiting in a buffer: when the
+    disk fills up, the part is cut back to the last whole batch, which the hash has seen.
     """
 
     BATCH = CHUNK
 
-    def __init__(self, handle: BinaryIO, digest: hashlib._Hash | None = None) -> None:
+    def __init__(
+        self, handle: BinaryIO, offset: int = 0, digest: hashlib._Hash | None = None
+    ) -> None:
         self.handle = handle
         self.digest = digest if digest is not None else hashlib.sha256()
+        self.on_disk = offset  # bytes in the part that the digest accounts for
         self.pending: list[bytes] = []
         self.pending_size = 0
 
@@ -112,9 +141,18 @@ class PartWriter:
     def flush(self) -> None:
         data = b"".join(self.pending)
         self.pending, self.pending_size = [], 0
-        self.handle.write(data)
+        view = memoryview(data)
+        try:
+            while view:
+                # A raw write may take only part of the bytes (a full disk does that first).
+                written = self.handle.write(view)
+                view = view[written or 0 :]
+        except OSError:
+            os.ftruncate(self.handle.fileno(), self.on_disk)
+            self.handle.seek(self.on_disk)
+            raise
         self.digest.update(data)
-        self.handle.flush()
+        self.on_disk += len(data)
 
     def drop_pending(self) -> None:
         self.pending, self.pending_size = [], 0

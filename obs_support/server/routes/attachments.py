@@ -28,7 +28,7 @@ from obs_support.server.errors import ApiError
 from obs_support.server.models import Upload, User
 from obs_support.server.services import attachments as service
 from obs_support.server.state import AppState, StateDep
-from obs_support.server.storage import PartWriter, running_hashes
+from obs_support.server.storage import PartWriter, out_of_space, running_hashes
 
 router = APIRouter(tags=["attachments"])
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -124,7 +124,9 @@ async def upload_bytes(
     upload = await run_in_threadpool(_load, state, user, upload_id)
     path = service.store(state).part(upload.id)
     try:
-        handle = await run_in_threadpool(open, path, "r+b")
+        # Unbuffered: the writer batches by itself, and a full disk must not leave bytes
+        # sitting in a buffer (see PartWriter).
+        handle = await run_in_threadpool(open, path, "r+b", 0)
     except FileNotFoundError:
         raise ApiError(404, "not_found", "upload not found") from None
     with handle:
@@ -146,27 +148,27 @@ async def upload_bytes(
         kept = running_hashes.take(path, start) if start else None
         if upload_sha256 is not None:
             await run_in_threadpool(_declare_sha256, state, upload, upload_sha256.lower())
-        writer = PartWriter(handle, kept)
+        writer = PartWriter(handle, start, kept)
         if start:
             if kept is None:
                 await run_in_threadpool(writer.hash_existing, start)
             else:
                 handle.seek(start)
-        written = start
-        cut = False
         try:
-            async for chunk in request.stream():
-                if written + len(chunk) > upload.size:
-                    writer.drop_pending()
-                    handle.truncate(start)
-                    raise ApiError(413, "too_much_data", "more bytes than the announced size")
-                written += len(chunk)
-                if writer.add(chunk):
-                    await run_in_threadpool(writer.flush)
-        except ClientDisconnect:
-            cut = True
-        finally:
-            await run_in_threadpool(writer.flush)
+            cut = await _receive(request, writer, upload, start)
+        except OSError as exc:
+            if not out_of_space(exc):
+                raise
+            # What reached the disk before it filled up stays, to resume once there is room.
+            running_hashes.keep(path, writer.on_disk, writer.digest)
+            raise ApiError(
+                507,
+                "insufficient_storage",
+                f"the server has no room left for attachments; it kept {writer.on_disk} of "
+                f"{upload.size} bytes of {upload.filename}: send the rest once space is freed",
+                headers=_offset_headers(state, upload),
+            ) from None
+        written = writer.on_disk
         if cut or written < upload.size:
             # The next request for this upload goes on from here without reading it back.
             running_hashes.keep(path, written, writer.digest)
@@ -191,6 +193,25 @@ def list_attachments(
 ) -> list[schemas.AttachmentPublic]:
     with state.db.read() as session:
         return service.list_for(session, user, ref)
+
+
+async def _receive(request: Request, writer: PartWriter, upload: Upload, start: int) -> bool:
+    """Stream the request's bytes into the part; True when the client hung up midway."""
+    written = start
+    try:
+        async for chunk in request.stream():
+            if written + len(chunk) > upload.size:
+                writer.drop_pending()
+                await run_in_threadpool(os.ftruncate, writer.handle.fileno(), start)
+                raise ApiError(413, "too_much_data", "more bytes than the announced size")
+            written += len(chunk)
+            if writer.add(chunk):
+                await run_in_threadpool(writer.flush)
+    except ClientDisconnect:
+        return True
+    finally:
+        await run_in_threadpool(writer.flush)
+    return False
 
 
 class BigChunkFileResponse(FileResponse):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets as pysecrets
 import unicodedata
 from datetime import timedelta
@@ -19,6 +20,8 @@ from obs_support.server.services.incidents import _event, observatory_of
 from obs_support.server.state import AppState
 from obs_support.server.storage import Store
 from obs_support.server.types import utcnow
+
+log = logging.getLogger("obs_support.server")
 
 NAME_MAX = 255
 
@@ -84,6 +87,15 @@ def announce(
             "too_large",
             f"the file is {body.size} bytes; this observatory accepts up to {limit}",
         )
+    room = store(state).free_bytes() - state.settings.storage_reserve_bytes
+    if body.size > room:
+        log.warning("attachment store full: %d bytes announced, %d free", body.size, room)
+        raise ApiError(
+            507,
+            "insufficient_storage",
+            "the server has no room for a file this size right now; "
+            "tell the observatory's staff, then send it again",
+        )
     present = session.exec(
         select(func.count()).select_from(Attachment).where(Attachment.incident_id == incident.id)
     ).one()
@@ -143,7 +155,7 @@ def get_upload(session: Session, user: User, upload_id: str) -> Upload:
 def finish(
     state: AppState, user: User, upload: Upload, digest: str | None = None
 ) -> schemas.AttachmentPublic:
-    """Verify the complete file, move it into the store, then make it visible (DB last).
+    """Verify the complete file, link it into the store, then make it visible (DB last).
 
     `digest` is the sha256 computed while the bytes were written; without it the file is
     read once more to hash it.
@@ -198,7 +210,9 @@ def finish(
             },
         )
         session.delete(current)
-        return public(session, [attachment])[0]
+        shown = public(session, [attachment])[0]
+    files.discard(upload.id)  # the bytes stay in the store under their sha256
+    return shown
 
 
 def list_for(session: Session, user: User, ref: str) -> list[schemas.AttachmentPublic]:
