@@ -87,6 +87,10 @@ def refine(doc: Json, prefix: str) -> Json:
             if "requestBody" in op:
                 responses.setdefault("400", {"description": "The body could not be parsed"})
                 responses.setdefault("413", {"description": "The body is too large"})
+            if method in ("post", "put", "patch", "delete"):
+                responses.setdefault(
+                    "507", {"description": "The server's disk is full; nothing was saved"}
+                )
             for code, response in responses.items():
                 if code.isdigit() and int(code) >= 400:
                     response["content"] = {PROBLEM: {"schema": problem_ref}}
