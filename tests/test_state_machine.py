@@ -2,7 +2,8 @@
 
 Hypothesis drives a state machine over two tenants on a real server: people file incidents
 (clients for their account, staff for any account), comment, ask for any status change,
-legal or not, upload small files and read what they can. After every step the invariants
+legal or not, assign incidents to anyone (staff of the same observatory only may be), upload
+small files and read what they can. After every step the invariants
 are checked against what the server answers:
 
 - nobody sees an incident of another client account or another observatory: GET answers 404
@@ -10,8 +11,9 @@ are checked against what the server answers:
 - a status change happens exactly when `domain.check_transition` allows it; a refused one
   (403/409/422 with the domain's code) changes nothing;
 - each status change creates exactly one in-app notification for each affected person
-  (services/notifications.py: the account's members, and the staff when a client acted;
-  never the actor) and none for anybody else;
+  (services/notifications.py: the account's members, and the incident's assignee — or,
+  when a client acted on an unassigned incident, all the staff; never the actor) and none
+  for anybody else;
 - an incident's history only grows: earlier events never change or disappear.
 
 A few short runs by default; `--slow` runs many longer ones.
@@ -48,6 +50,7 @@ class Tracked:
     tenant: int
     account: int
     status: Status
+    assignee: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -149,6 +152,35 @@ def machine(server: LiveServer) -> type[RuleBasedStateMachine]:
             assert [e["kind"] for e in new] == ["status_changed"]
             self.check_notifications(incident, user, new[0]["id"])
 
+        @rule(incident=incidents, who=st.integers(0, 7), to=st.integers(0, 7))
+        def assign(self, incident: Tracked, who: int, to: int) -> None:
+            user, t = self.users[who]
+            target, target_tenant = self.users[to]
+            before = self.staff_of(incident).ok("GET", f"/incidents/{incident.ref}")
+            r = self.api.as_(user).patch(
+                f"/incidents/{incident.ref}", json={"assignee_id": target.id}
+            )
+            if not sees(user, t, incident):
+                expected, code = 404, "not_found"
+            elif user.role == "client":
+                expected, code = 403, "forbidden"
+            elif target_tenant != t or target.role == "client":
+                # Someone of another observatory is as unknown here as an id never used.
+                expected, code = 422, "invalid_assignee"
+            else:
+                expected, code = 200, ""
+            assert r.status_code == expected, r.text
+            after = self.staff_of(incident).ok("GET", f"/incidents/{incident.ref}")
+            new = after["events"][len(before["events"]) :]
+            if expected != 200:
+                assert r.json()["code"] == code
+                assert new == [] and after["assignee"] == before["assignee"]
+                return
+            assert after["assignee"]["id"] == target.id
+            changed = incident.assignee != target.id
+            assert [e["kind"] for e in new] == (["assigned"] if changed else [])
+            incident.assignee = target.id
+
         @rule(incident=incidents, who=st.integers(0, 7), data=st.binary(min_size=1, max_size=64))
         def upload(self, incident: Tracked, who: int, data: bytes) -> None:
             user, t = self.users[who]
@@ -167,7 +199,9 @@ def machine(server: LiveServer) -> type[RuleBasedStateMachine]:
             assert announced.status_code == 201, announced.text
             sent = as_user.patch(f"/uploads/{announced.json()['id']}", content=data, headers=OCTETS)
             assert sent.status_code in (200, 201, 204), sent.text
-            names = [a["name"] for a in as_user.ok("GET", f"/incidents/{incident.ref}/attachments")]
+            names = [
+                a["filename"] for a in as_user.ok("GET", f"/incidents/{incident.ref}/attachments")
+            ]
             assert names and all("/" not in n and "\x1b" not in n for n in names)
 
         @rule(who=st.integers(0, 7), incident=incidents)
@@ -203,7 +237,11 @@ def machine(server: LiveServer) -> type[RuleBasedStateMachine]:
             members = [u for u in people(tenant) if u.account_id == incident.account]
             affected = {u.id for u in members}
             if actor.role == "client":
-                affected |= {tenant.admin.id, tenant.staff.id}  # nobody is assigned here
+                # The staff who follow it: its assignee, or all of them while nobody is.
+                staff = {tenant.admin.id, tenant.staff.id}
+                affected |= {incident.assignee} if incident.assignee else staff
+            elif incident.assignee is not None:
+                affected.add(incident.assignee)  # staff acted: the assignee hears of it
             affected.discard(actor.id)
             for user, _t in self.users:
                 page = self.api.as_(user).ok("GET", "/notifications", params={"limit": 200})
