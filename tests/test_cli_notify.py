@@ -317,12 +317,21 @@ def test_notification_settings_change_what_comes_by_email(
 # --- incident watch: a real process ------------------------------------------------------------
 
 
+# Ctrl-C must reach the command as it does in a terminal, even when the tests were started
+# in the background: a shell's background jobs ignore SIGINT, their children inherit that,
+# and Python then leaves it ignored.
+AS_IN_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'obs-support'; runpy.run_module('obs_support', run_name='__main__')"
+)
+
+
 class Watch:
     """`obs-support incident watch …` as its own process; stdout is read line by line."""
 
     def __init__(self, cli: Cli, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "obs_support", "incident", "watch", *args],
+            [sys.executable, "-c", AS_IN_A_TERMINAL, "incident", "watch", *args],
             env={**os.environ, **cli.env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

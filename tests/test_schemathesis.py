@@ -165,3 +165,18 @@ def test_name_limits_count_what_was_sent(api: Api, tenant: Tenant) -> None:
     r = api.as_(tenant.staff).post("/tokens", json={"name": " 00" + " " * 100})
     assert r.status_code == 422, r.text
     assert r.json()["field"] == "name"
+
+
+def test_head_on_an_upload_is_documented_and_answered_without_a_body(
+    api: Api, tenant: Tenant
+) -> None:
+    doc = api.get("/openapi.json").json()
+    ok = doc["paths"]["/api/v1/uploads/{upload_id}"]["head"]["responses"]["200"]
+    assert "content" not in ok
+    assert set(ok["headers"]) == {"Upload-Offset", "Upload-Length"}
+    client = api.as_(tenant.client)
+    ref = tenant.incident(api)["ref"]
+    upload = client.ok("POST", f"/incidents/{ref}/uploads", json={"filename": "a", "size": 9})
+    r = client.http.head(f"/uploads/{upload['id']}")
+    assert r.status_code == 200 and r.content == b""
+    assert (r.headers["upload-offset"], r.headers["upload-length"]) == ("0", "9")

@@ -94,6 +94,8 @@ def refine(doc: Json, prefix: str) -> Json:
             for code, response in responses.items():
                 if code.isdigit() and int(code) >= 400:
                     response["content"] = {PROBLEM: {"schema": problem_ref}}
+                elif method == "head":
+                    response.pop("content", None)  # a HEAD answer has headers, never a body
             for param in op.get("parameters", []):
                 _not_null(param)
                 _constrain(param)

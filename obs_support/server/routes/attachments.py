@@ -63,7 +63,19 @@ def upload_status(upload_id: UploadId, state: StateDep, user: CurrentUser) -> sc
     return service.upload_public(state, _load(state, user, upload_id))
 
 
-@router.head("/uploads/{upload_id}", summary="The upload's offset, as headers")
+@router.head(
+    "/uploads/{upload_id}",
+    summary="The upload's offset, as headers",
+    responses={
+        200: {
+            "description": "How many bytes the server has, and of how many",
+            "headers": {
+                "Upload-Offset": {"schema": {"type": "integer", "minimum": 0}},
+                "Upload-Length": {"schema": {"type": "integer", "minimum": 1}},
+            },
+        }
+    },
+)
 def upload_head(upload_id: UploadId, state: StateDep, user: CurrentUser) -> Response:
     upload = _load(state, user, upload_id)
     return Response(status_code=200, headers=_offset_headers(state, upload))
