@@ -146,7 +146,9 @@ class PartWriter:
             while view:
                 # A raw write may take only part of the bytes (a full disk does that first).
                 written = self.handle.write(view)
-                view = view[written or 0 :]
+                if written is None:  # only a non-blocking file does that; a part never is
+                    raise BlockingIOError(errno.EAGAIN, "the part file would block")
+                view = view[written:]
         except OSError:
             os.ftruncate(self.handle.fileno(), self.on_disk)
             self.handle.seek(self.on_disk)

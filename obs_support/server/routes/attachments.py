@@ -83,13 +83,7 @@ def upload_head(upload_id: UploadId, state: StateDep, user: CurrentUser) -> Resp
 
 @router.delete("/uploads/{upload_id}", status_code=204, summary="Abandon an upload")
 def upload_cancel(upload_id: UploadId, state: StateDep, user: CurrentUser) -> Response:
-    upload = _load(state, user, upload_id)
-    with state.db.write() as session:
-        row = session.get(Upload, upload.id)
-        if row is not None:
-            session.delete(row)
-    service.store(state).discard(upload.id)
-    running_hashes.forget(service.store(state).part(upload.id))
+    service.drop_upload(state, _load(state, user, upload_id).id)
     return Response(status_code=204)
 
 
@@ -99,11 +93,7 @@ def _declare_sha256(state: AppState, upload: Upload, declared: str) -> None:
         return
     if upload.sha256 is not None:
         # Two different sums for one file: whatever its bytes are, one of them is wrong.
-        service.store(state).discard(upload.id)
-        with state.db.write() as session:
-            stale = session.get(Upload, upload.id)
-            if stale is not None:
-                session.delete(stale)
+        service.drop_upload(state, upload.id)
         raise ApiError(
             422,
             "checksum_mismatch",

@@ -18,7 +18,7 @@ from obs_support.server.errors import ApiError, invalid, not_found
 from obs_support.server.models import Attachment, Incident, Upload, User
 from obs_support.server.services.incidents import _event, observatory_of
 from obs_support.server.state import AppState
-from obs_support.server.storage import Store
+from obs_support.server.storage import Store, running_hashes
 from obs_support.server.types import utcnow
 
 log = logging.getLogger("obs_support.server")
@@ -152,6 +152,17 @@ def get_upload(session: Session, user: User, upload_id: str) -> Upload:
     return found
 
 
+def drop_upload(state: AppState, upload_id: str) -> None:
+    """Forget an unfinished upload: its row, its part file and its running hash."""
+    with state.db.write() as session:
+        row = session.get(Upload, upload_id)
+        if row is not None:
+            session.delete(row)
+    files = store(state)
+    files.discard(upload_id)
+    running_hashes.forget(files.part(upload_id))
+
+
 def finish(
     state: AppState, user: User, upload: Upload, digest: str | None = None
 ) -> schemas.AttachmentPublic:
@@ -163,11 +174,7 @@ def finish(
     files = store(state)
     digest = digest or files.hash_part(upload.id)
     if upload.sha256 and digest != upload.sha256:
-        files.discard(upload.id)
-        with state.db.write() as session:
-            stale = session.get(Upload, upload.id)
-            if stale is not None:
-                session.delete(stale)
+        drop_upload(state, upload.id)
         raise ApiError(
             422,
             "checksum_mismatch",
