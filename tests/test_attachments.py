@@ -1050,6 +1050,30 @@ def test_cli_attach_and_download(
     assert len(missing.err.strip().splitlines()) == 1
 
 
+def test_cli_internal_notes_take_no_files_or_recordings(
+    server: LiveServer, api: Api, tenant: Tenant, files: dict[str, Path], tmp_path: Path
+) -> None:
+    """Files are the incident's, open to every client of the account: an internal note with
+    files or a recording would leak through them, so it is refused before anything is sent."""
+    config = tmp_path / "staff-cfg"
+    staff = Cli(
+        config, cli_env(config, OBS_SUPPORT_URL=server.url, OBS_SUPPORT_TOKEN=tenant.staff.token)
+    )
+    ref = tenant.incident(api)["ref"]
+    before = api.as_(tenant.staff).ok("GET", f"/incidents/{ref}")["events"]
+    spoken = tmp_path / "nota.wav"
+    spoken.write_bytes(riff(b"WAVE", WAV_FMT + b"data" + struct.pack("<I", 8) + bytes(8)))
+    for extra in (["--attach", str(files["manual.pdf"])], ["--audio", str(spoken)]):
+        refused = staff("--lang", "es", "incident", "comment", ref, "--internal", "-m", "x", *extra)
+        assert refused.code == 2, refused.out
+        assert refused.err.strip().splitlines() == [
+            "error: una nota interna no lleva archivos ni grabación: los clientes podrían "
+            "abrirlos; adjúntalos sin --internal"
+        ]
+    assert api.as_(tenant.staff).ok("GET", f"/incidents/{ref}")["events"] == before
+    assert listed(api.as_(tenant.client), ref) == []
+
+
 def test_cli_create_and_comment_with_attachments(
     cli: Cli, api: Api, tenant: Tenant, files: dict[str, Path]
 ) -> None:

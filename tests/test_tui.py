@@ -17,18 +17,17 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from rich.console import Console
@@ -42,7 +41,8 @@ from textual_plotext import PlotextPlot
 from obs_support import schemas
 from obs_support.cli.i18n import Translator
 from obs_support.client.api import ObsClient
-from obs_support.domain import CommentSource
+from obs_support.domain import CommentSource, incident_reference
+from obs_support.server import demo
 from obs_support.server.app import create_app
 from obs_support.server.db import connect
 from obs_support.server.migrate import upgrade
@@ -64,6 +64,7 @@ from tests.support import (
     make_tenant,
     server_settings,
 )
+from tests.terminal import Tmux, wait
 from tests.tui_support import (
     EN,
     LIVE_BOUND,
@@ -1277,74 +1278,72 @@ def test_quitting_ends_the_process(lite: LiveServer, lite_api: Api, lite_tenant:
 # --- 10. a real terminal --------------------------------------------------------------------
 
 
-def test_obs_support_tui_in_a_real_terminal(
-    lite: LiveServer, lite_api: Api, lite_tenant: Tenant, tmp_path: Path
-) -> None:
-    tmux = shutil.which("tmux")
-    if tmux is None:
-        pytest.skip("tmux is not installed: the real-terminal test needs it")
-    script = Path(sys.executable).parent / "obs-support"
-    assert script.exists(), script
-    api, tenant = lite_api, lite_tenant
-    ref = file(api, tenant, "Seeing monitor offline", "high")
-    socket = tmp_path / "tmux.sock"
-    session = f"obs-{uuid.uuid4().hex[:8]}"
-    env = {
+def _terminal_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
         "TERM": "xterm-256color",
         "LANG": "C.UTF-8",
-        "OBS_SUPPORT_URL": lite.url,
-        "OBS_SUPPORT_TOKEN": tenant.staff.token,
         "OBS_SUPPORT_CONFIG_DIR": str(tmp_path / "cfg"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
         "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+        **extra,
     }
 
-    def tmux_cmd(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [tmux, "-S", str(socket), *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=10,
-        )
 
-    def pane() -> str:
-        return tmux_cmd("capture-pane", "-p", "-t", session, check=False).stdout
-
-    def alive() -> bool:
-        return tmux_cmd("has-session", "-t", session, check=False).returncode == 0
-
-    def wait(predicate: Callable[[], bool], seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while not predicate():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.1)
-        return True
-
-    def ended() -> bool:
-        shown = tmux_cmd("display-message", "-p", "-t", session, "#{pane_dead}", check=False)
-        return shown.returncode != 0 or shown.stdout.strip() == "1"
-
-    config = tmp_path / "tmux.conf"
-    config.write_text("set -g remain-on-exit on\n")  # keep the pane to read if it fails
-    tmux_cmd(
-        "-f", str(config), "new-session", "-d", "-s", session, "-x", "140", "-y", "40",
-        f"{script} --lang es tui",
-    )  # fmt: skip
+def test_obs_support_tui_in_a_real_terminal(
+    lite: LiveServer, lite_api: Api, lite_tenant: Tenant, tmp_path: Path
+) -> None:
+    script = Path(sys.executable).parent / "obs-support"
+    assert script.exists(), script
+    api, tenant = lite_api, lite_tenant
+    ref = file(api, tenant, "Seeing monitor offline", "high")
+    env = _terminal_env(tmp_path, OBS_SUPPORT_URL=lite.url, OBS_SUPPORT_TOKEN=tenant.staff.token)
+    term = Tmux(tmp_path, env)
+    term.start(f"{script} --lang es tui")
     try:
-        shown = wait(lambda: ref in pane() and "Abierta" in pane(), 20)
-        assert shown, f"the queue never showed {ref} (Abierta):\n{pane()}"
-        screen = pane()
+        shown = wait(lambda: ref in term.pane() and "Abierta" in term.pane(), 20)
+        assert shown, f"the queue never showed {ref} (Abierta):\n{term.pane()}"
+        screen = term.pane()
         assert f"Observatory {tenant.slug}" in screen
         assert "Prioridad" in screen and "Alta" in screen
-        tmux_cmd("send-keys", "-t", session, "q")
-        assert wait(ended, 5), "`q` did not end `obs-support tui` within 5 s"
-        tmux_cmd("kill-session", "-t", session)
-        assert not alive()
+        term.keys("q")
+        assert wait(term.ended, 5), "`q` did not end `obs-support tui` within 5 s"
+        term.run("kill-session", "-t", term.session)
+        assert not term.alive()
     finally:
-        tmux_cmd("kill-server", check=False)
+        term.close()
+
+
+def test_the_demo_in_a_real_terminal(tmp_path: Path) -> None:
+    """What `make run` starts: `obs-support demo` serves the demo observatory and opens the
+    queue logged in as its staff member; quitting the app stops the server too."""
+    script = Path(sys.executable).parent / "obs-support"
+    port = free_port()
+    env = _terminal_env(tmp_path, OBS_SUPPORT_DATA_DIR=str(tmp_path / "demo-data"))
+    term = Tmux(tmp_path, env)
+    term.start(f"{script} --lang es demo --port {port}")
+    try:
+        first = incident_reference(demo.SLUG, 1)
+        shown = wait(lambda: first in term.pane() and "En progreso" in term.pane(), 60)
+        assert shown, f"the demo queue never showed {first}:\n{term.pane()}"
+        screen = term.pane()
+        assert "Observatorio del Teide" in screen
+        assert "Mías" in screen and "Sin asignar" in screen  # the staff member's views
+        assert sum(line.count(f"{demo.SLUG}-") for line in screen.splitlines()) >= 10
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            assert http.get("/healthz").status_code == 200
+        term.keys("q")
+        assert wait(term.ended, 15), f"`q` did not end the demo:\n{term.pane()}"
+
+        def refused() -> bool:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5)
+            except httpx.TransportError:
+                return True
+            return False
+
+        assert wait(refused, 10), "the demo server kept running after the app quit"
+    finally:
+        term.close()
