@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 from sqlmodel import select
 
 from obs_support.server import secrets
@@ -341,6 +343,24 @@ class TestLogo:
         assert r.content == self.PNG
         assert r.headers["content-type"] == "image/png"
         assert r.headers["x-content-type-options"] == "nosniff"
+
+    @pytest.mark.parametrize(("fmt", "mime"), [("JPEG", "image/jpeg"), ("WEBP", "image/webp")])
+    def test_jpeg_and_webp_logos_are_kept_as_they_are(
+        self, api: Api, tenant: Tenant, fmt: str, mime: str
+    ) -> None:
+        out = io.BytesIO()
+        Image.new("RGB", (240, 80), (200, 60, 20)).save(out, format=fmt)
+        # Whatever Content-Type the admin's tool sends, the type served comes from the bytes.
+        api.as_(tenant.admin).ok(
+            "PUT",
+            "/observatory/logo",
+            content=out.getvalue(),
+            headers={"content-type": "image/png"},
+        )
+        r = api.as_(tenant.client).get("/observatory/logo")
+        assert r.status_code == 200
+        assert r.content == out.getvalue()
+        assert r.headers["content-type"] == mime
 
     @pytest.mark.parametrize(
         ("who", "data", "status"),

@@ -359,6 +359,43 @@ def test_a_client_sees_another_clients_comment_within_a_second(
             assert live["incident"]["ref"] == ref
 
 
+def test_an_attachment_reaches_the_client_but_not_another_account_within_a_second(
+    server: LiveServer, api: Api, tenant: Tenant
+) -> None:
+    ref = tenant.incident(api)["ref"]
+    other_ref = file_for(api, tenant, tenant.account_b)
+    staff = api.as_(tenant.staff)
+    data = b"%PDF-1.4\n% mount log\n" + bytes(range(256)) * 64
+    with (
+        Subscription(server.url, tenant.client.token) as mine,
+        Subscription(server.url, tenant.client_b.token) as theirs,
+    ):
+        mine.ready()
+        theirs.ready()
+        announced = staff.ok("POST", f"/incidents/{ref}/uploads", json={
+            "filename": "registro montura.pdf", "size": len(data),
+        })  # fmt: skip
+        sent = staff.patch(
+            f"/uploads/{announced['id']}",
+            content=data,
+            headers={"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"},
+        )
+        assert sent.status_code == 201, sent.text
+        returned = time.monotonic()
+        event_id = last_event(staff.ok("GET", f"/incidents/{ref}"), "attachment_added")
+        [message] = mine.until(event_id)
+        marker = comment(api, tenant.client_b, other_ref, "Ours is fine")
+        seen_by_other = theirs.until(marker)
+    assert message.at - returned < LIVE_BOUND, f"arrived {message.at - returned:.3f}s after"
+    live = message.json()
+    assert message.event == live["kind"] == "attachment_added"
+    assert live["incident"]["ref"] == ref
+    assert live["event"]["data"]["name"] == "registro montura.pdf"
+    assert live["event"]["data"]["size"] == len(data)
+    assert live["event"]["data"]["sha256"] == sent.json()["sha256"]
+    assert ids(seen_by_other) == [marker]
+
+
 # --- 2. a dropped connection resumes with nothing lost and nothing repeated ------------------
 
 
