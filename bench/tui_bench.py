@@ -49,17 +49,18 @@ async def wait_for(pilot: object, check: object, timeout: float = 30.0) -> float
     return time.perf_counter() - started
 
 
+def queue_shown(app: ObsSupportApp) -> bool:
+    """The queue screen is up with rows in its table (which mounts after the screen does)."""
+    screen = app.screen
+    tables = screen.query(DataTable) if isinstance(screen, QueueScreen) else []
+    return any(table.row_count > 0 for table in tables)
+
+
 async def time_to_queue(base: str, token: str) -> float:
     started = time.perf_counter()
     app = ObsSupportApp(ObsClient(base, token), Translator("en"), live=False)
     async with app.run_test(size=(120, 40)) as pilot:
-
-        def ready() -> bool:
-            screen = app.screen
-            tables = screen.query(DataTable) if isinstance(screen, QueueScreen) else []
-            return any(table.row_count > 0 for table in tables)
-
-        await wait_for(pilot, ready)
+        await wait_for(pilot, lambda: queue_shown(app))
         elapsed = time.perf_counter() - started
         await pilot.pause(0.2)  # let the screen finish mounting before leaving
     return elapsed
@@ -74,21 +75,14 @@ async def time_to_dashboard(base: str, token: str) -> float:
 
     app = ObsSupportApp(ObsClient(base, token), Translator("en"), live=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(
-            pilot,
-            lambda: (
-                isinstance(app.screen, QueueScreen)
-                and app.screen.query_one(DataTable).row_count > 0
-            ),
-        )
+        await wait_for(pilot, lambda: queue_shown(app))
         started = time.perf_counter()
         await pilot.press("d")
 
         def shown() -> bool:
             screen = app.screen
-            return isinstance(screen, DashboardScreen) and isinstance(
-                screen.query_one("#unfinished", Static).content, Table
-            )
+            figures = screen.query("#unfinished") if isinstance(screen, DashboardScreen) else []
+            return any(isinstance(f, Static) and isinstance(f.content, Table) for f in figures)
 
         await wait_for(pilot, shown)
         elapsed = time.perf_counter() - started
@@ -106,7 +100,7 @@ async def change_latency(base: str, staff_token: str, client_token: str, n: int)
         await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen) and app.connected)
         screen = app.screen
         assert isinstance(screen, QueueScreen)
-        await wait_for(pilot, lambda: screen.query_one(DataTable).row_count > 0)
+        await wait_for(pilot, lambda: queue_shown(app))
         async with httpx.AsyncClient(base_url=f"{base}/api/v1", headers=headers) as http:
             for _ in range(n):
                 body = {"type": "question", "priority": "high", "message": "Latency probe"}
