@@ -1252,6 +1252,81 @@ def test_mail_committed_before_kill_9_is_sent_once_after_restart(
         db.dispose()
 
 
+class KillsTheSender(Sink):
+    """Takes the first message, then SIGKILLs the server that sent it before answering 250:
+    the mail was delivered, and the server died before it could mark it sent."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(port)
+        self.victim: int | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        if self.victim is not None:
+            os.kill(self.victim, signal.SIGKILL)
+            self.victim = None
+        return answer
+
+
+def test_a_crash_after_the_mail_server_took_a_message_resends_it_with_the_same_message_id(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    url = fresh_database
+    smtp_port, http_port = free_port(), free_port()
+    upgrade(url)
+    db = connect(url)
+    arranged = LiveServer("", url, server_settings(url, tmp_path / "data"), db)
+    with Api("http://127.0.0.1:1") as unused:  # make_tenant writes straight to the database
+        tenant = make_tenant(arranged, unused)
+    env = {
+        **os.environ,
+        "OBS_SUPPORT_DATA_DIR": str(tmp_path / "data"),
+        "OBS_SUPPORT_DATABASE_URL": url,
+        "OBS_SUPPORT_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "OBS_SUPPORT_MAIL_RETRY_SECONDS": str(RETRY),
+    }
+
+    def rows() -> list[Outbox]:
+        return outbox(arranged, tenant.slug)
+
+    sink = KillsTheSender(smtp_port)
+    with smtp_server(smtp_port, sink):
+        proc = _run_server(env, http_port)
+        try:
+            sink.victim = proc.pid
+            with Api(f"http://127.0.0.1:{http_port}") as api:
+                ref = tenant.incident(api)["ref"]
+            proc.wait(timeout=TIMEOUT)  # killed by the first message it sent
+            [first] = sink.messages()
+            claimed = [r for r in rows() if r.message_id == first.message_id]
+            assert [(r.status, r.sent_at) for r in claimed] == [("pending", None)]
+            # The claim's lease is what keeps a second process off the row; let it run out
+            # rather than wait the minute it lasts.
+            with db.write() as session:
+                session.execute(update(Outbox).values(lease_until=None))
+            proc = _run_server(env, http_port)
+            done = wait_outbox(rows, lambda r: len(r) == 2 and all(x.status == "sent" for x in r))
+            time.sleep(4 * RETRY)  # nothing more arrives
+            copies = Counter(m.message_id for m in sink.messages())
+            assert copies == {first.message_id: 2} | {
+                r.message_id: 1 for r in done if r.message_id != first.message_id
+            }
+            again = [m for m in sink.messages() if m.message_id == first.message_id]
+            # The same message (only the MIME boundaries are drawn anew): a mail client that
+            # has it shows it once.
+            headers = ("From", "To", "Subject", "Date", "Message-ID", "Content-Language")
+            one, two = (m.msg for m in again)
+            assert all(one[h] for h in headers)
+            assert [str(one[h]) for h in headers] == [str(two[h]) for h in headers]
+            assert (again[0].text(), again[0].html()) == (again[1].text(), again[1].html())
+            assert again[1].subject.startswith(f"[{ref}]")
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=15)
+            db.dispose()
+
+
 def test_without_smtp_mail_is_written_as_eml_files(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with start_server(f"sqlite:///{tmp_path / 'eml.sqlite3'}", data) as live, Api(live.url) as api:
