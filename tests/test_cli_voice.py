@@ -31,6 +31,7 @@ from obs_support.audio.recorder import load
 from obs_support.cli.voice import EXIT_AUDIO
 from tests.cli_support import Cli, cli_env
 from tests.support import Api, LiveServer, Tenant, start_server
+from tests.terminal import Tmux, wait
 from tests.voice_support import (
     ENGLISH_WORDS,
     SPANISH_WORDS,
@@ -522,3 +523,41 @@ def test_non_voice_commands_never_load_the_voice_stack(
     made = re.search(r"Created incident (\S+)\.", done.stdout)
     assert made, done.stdout
     assert comments(api, tenant, made.group(1))[0]["source"] == "text"
+
+
+@pytest.mark.parametrize("stop_key", ["Enter", "C-c"])
+def test_a_recording_in_a_real_terminal_shows_its_meter_and_stops_on_a_key(
+    cli: Cli, voice_env: VirtualMic, speech: Speech, tmp_path: Path, stop_key: str
+) -> None:
+    """On a terminal the meter, the clock and the hint show while recording; Enter or Ctrl-C
+    ends it and keeps what was heard (the time limit is far away)."""
+    target = tmp_path / "cupula.wav"
+    env = {
+        **os.environ,
+        **cli.env,
+        "TERM": "xterm-256color",
+        "LANG": "C.UTF-8",
+        "HOME": str(tmp_path),
+    }
+    term = Tmux(tmp_path, env)
+    script = Path(sys.executable).parent / "obs-support"
+    term.start(
+        f"{script} --lang es audio record -o {target} --device pulse --max-seconds 120", 100, 20
+    )
+    try:
+        voice_env.wait_for_recording(timeout=30)
+        assert wait(lambda: "REC" in term.pane() and "Enter o Ctrl-C" in term.pane(), 10), (
+            term.pane()
+        )
+        voice_env.play(speech.spanish)
+        term.keys(stop_key)
+        assert wait(term.ended, 15), f"{stop_key} did not end the recording:\n{term.pane()}"
+        screen = term.pane()
+        assert "Grabación de" in screen and str(target) in screen, screen
+        assert "Traceback" not in screen
+        audio, rate = soundfile.read(target, dtype="float32")
+        seconds = len(audio) / rate
+        assert 1.0 < seconds < 60, seconds  # stopped by the key, not by the limit
+        assert rms_dbfs(audio) > -50  # the speech was recorded
+    finally:
+        term.close()
