@@ -845,7 +845,11 @@ def test_outbox_lists_the_sent_mail_with_its_files(
             row.subject,
             1,
         )
-        assert x["last_error"] is None and x["sent_at"]
+        assert x["last_error"] is None
+        for moment in ("created_at", "sent_at", "next_attempt_at"):
+            parsed = datetime.fromisoformat(x[moment])
+            assert "T" in x[moment] and parsed.utcoffset() == timedelta(0), x[moment]
+        assert datetime.fromisoformat(x["sent_at"]) == row.sent_at
         path = server.settings.mail_dir / f"{row.id:08d}-{row.kind}.eml"
         assert x["file"] == str(path)
         assert row.to_addr in path.read_text(encoding="utf-8", errors="replace")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import datetime
 
 import typer
 
@@ -55,7 +56,7 @@ def outbox(
         db.dispose()
     if as_json:
         for row in rows:
-            typer.echo(json.dumps(asdict(row), default=str, ensure_ascii=False))
+            typer.echo(json.dumps(asdict(row), default=_json_value, ensure_ascii=False))
         return
     where = "SMTP" if settings.smtp_url else f".eml files in {settings.mail_dir}"
     stderr.print(
@@ -81,3 +82,8 @@ def outbox(
             Text(detail),
         )
     stdout.print(table)
+
+
+def _json_value(value: object) -> str:
+    """Times as ISO 8601 (`2026-11-26T10:42:07.120000+00:00`), as the API writes them."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
