@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 Language = Literal["es", "en"]
@@ -117,70 +117,94 @@ def _fold(text: str) -> str:
     return bare.replace("-", "_").replace(" ", "_")
 
 
-def _lookup(kind: type[E], text: str, extra: dict[str, E] | None = None) -> E:
+class InvalidValue(ValueError):
+    """A value a rule refuses, said so that either side can word it in Spanish or English.
+
+    `str()` is the English sentence (`english` formatted with `params`); `key` names the same
+    sentence in the server's message catalogue, which has it in both languages.
+    """
+
+    def __init__(self, key: str, english: str, **params: object) -> None:
+        super().__init__(english.format(**params))
+        self.key = key
+        self.params = params
+
+
+def _lookup(kind: type[E], text: str) -> E | None:
     wanted = _fold(text)
     for member in kind:
         names = {_fold(str(member.value)), _fold(member.name)}
         names.update(_fold(label) for label in LABELS.get(member, {}).values())
         if wanted in names:
             return member
-    if extra and wanted in extra:
-        return extra[wanted]
-    choices = ", ".join(_choice_name(m) for m in kind)
-    raise ValueError(f"unknown {_kind_name(kind)} {text!r}; expected one of: {choices}")
+    return None
 
 
-def _choice_name(member: enum.Enum) -> str:
-    return member.name.lower() if isinstance(member, Priority) else str(member.value)
-
-
-def _kind_name(kind: type[enum.Enum]) -> str:
-    return {
-        IncidentType: "incident type",
-        Status: "status",
-        Priority: "priority",
-        Role: "role",
-        NotifyKind: "notification kind",
-    }.get(kind, kind.__name__.lower())
+def _parse(kind: type[E], text: str, key: str, english: str) -> E:
+    """`text` as a member of `kind`, or an `InvalidValue` (`english` names the choices)."""
+    if (found := _lookup(kind, text)) is None:
+        choices = ", ".join(
+            member.name.lower() if isinstance(member, Priority) else str(member.value)
+            for member in kind
+        )
+        raise InvalidValue(key, english, value=text, choices=choices)
+    return found
 
 
 def parse_type(text: str) -> IncidentType:
     """Accepts the API name or either label, in any case, with or without accents."""
-    return _lookup(IncidentType, text)
+    return _parse(
+        IncidentType,
+        text,
+        "unknown_type",
+        "unknown incident type {value!r}; expected one of: {choices}",
+    )
 
 
 def parse_status(text: str) -> Status:
-    return _lookup(Status, text)
+    return _parse(
+        Status, text, "unknown_status", "unknown status {value!r}; expected one of: {choices}"
+    )
 
 
 def parse_role(text: str) -> Role:
-    return _lookup(Role, text)
+    return _parse(Role, text, "unknown_role", "unknown role {value!r}; expected one of: {choices}")
 
 
 def parse_notify_kind(text: str) -> NotifyKind:
-    return _lookup(NotifyKind, text)
+    return _parse(
+        NotifyKind,
+        text,
+        "unknown_notify_kind",
+        "unknown notification kind {value!r}; expected one of: {choices}",
+    )
 
 
 def parse_priority(value: str | int) -> Priority:
     """Accepts the name (`high`, `Alta`) or the number (10, "10"); nothing else."""
     if isinstance(value, bool):
-        raise ValueError("priority must be low, medium, high or 0, 5, 10")
+        raise InvalidValue("priority_expected", "priority must be low, medium, high or 0, 5, 10")
     if isinstance(value, int):
         try:
             return Priority(value)
         except ValueError:
-            raise ValueError(f"unknown priority {value!r}; expected 0, 5 or 10") from None
+            raise InvalidValue(
+                "unknown_priority_number",
+                "unknown priority {value!r}; expected 0, 5 or 10",
+                value=value,
+            ) from None
     text = value.strip()
-    if not text.isascii():  # no look-alike digits such as "０"; every label is ASCII
-        raise ValueError(f"unknown priority {value!r}; expected low, medium, high or 0, 5, 10")
-    if text.lstrip("-").isdigit():
+    # No look-alike digits such as "０": every label is ASCII.
+    if text.isascii() and text.lstrip("-").isdigit():
         return parse_priority(int(text))
-    try:
-        return _lookup(Priority, text)
-    except ValueError:
-        raise ValueError(
-            f"unknown priority {value!r}; expected low, medium, high or 0, 5, 10"
-        ) from None
+    found = _lookup(Priority, text) if text.isascii() else None
+    if found is None:
+        raise InvalidValue(
+            "unknown_priority",
+            "unknown priority {value!r}; expected low, medium, high or 0, 5, 10",
+            value=value,
+        )
+    return found
 
 
 FINAL_STATUSES = frozenset({Status.DONE, Status.CANCELLED})
@@ -196,12 +220,20 @@ _TRANSITIONS: dict[Status, frozenset[Status]] = {
 }
 
 
+RefusalCode = Literal["transition_not_allowed", "reason_required", "forbidden"]
+
+
 @dataclass(frozen=True)
 class TransitionRefused:
-    """Why a status change is not allowed: a stable machine code and an English message."""
+    """Why a status change is not allowed: a stable machine code and an English message.
 
-    code: Literal["transition_not_allowed", "reason_required", "forbidden"]
+    `key` and `params` name the message in the server's catalogue, for the Spanish wording.
+    """
+
+    code: RefusalCode
     message: str
+    key: str
+    params: dict[str, Status] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -232,28 +264,44 @@ def check_transition(
         if target is not Status.OPEN:
             return _refuse(
                 "transition_not_allowed",
-                f"{current.value} is final; it can only be reopened",
+                "status_final",
+                "{current.value} is final; it can only be reopened",
+                current=current,
             )
         if not role.is_staff:
-            return _refuse("forbidden", "only observatory staff may reopen an incident")
+            return _refuse(
+                "forbidden", "reopen_staff_only", "only observatory staff may reopen an incident"
+            )
         if not has_reason:
-            return _refuse("reason_required", "reopening an incident requires a reason")
+            return _refuse(
+                "reason_required", "reopen_needs_reason", "reopening an incident requires a reason"
+            )
         return Transition(changed=True)
     if target not in _TRANSITIONS[current]:
         return _refuse(
-            "transition_not_allowed", f"cannot move from {current.value} to {target.value}"
+            "transition_not_allowed",
+            "cannot_move",
+            "cannot move from {current.value} to {target.value}",
+            current=current,
+            target=target,
         )
     if not role.is_staff and target is not Status.CANCELLED:
-        return _refuse("forbidden", "clients may only cancel their incidents")
+        return _refuse(
+            "forbidden", "clients_only_cancel", "clients may only cancel their incidents"
+        )
     if target in REASON_REQUIRED and not has_reason:
-        return _refuse("reason_required", f"{target.value} requires a reason")
+        return _refuse(
+            "reason_required",
+            "status_needs_reason",
+            "{target.value} requires a reason",
+            target=target,
+        )
     return Transition(changed=True)
 
 
-def _refuse(
-    code: Literal["transition_not_allowed", "reason_required", "forbidden"], message: str
-) -> Transition:
-    return Transition(changed=False, refused=TransitionRefused(code, message))
+def _refuse(code: RefusalCode, key: str, english: str, **params: Status) -> Transition:
+    refused = TransitionRefused(code, english.format(**params), key, params)
+    return Transition(changed=False, refused=refused)
 
 
 def allowed_targets(current: Status, role: Role) -> list[Status]:
@@ -288,5 +336,5 @@ def parse_reference(text: str) -> tuple[str | None, int]:
     if not sep:
         slug, number = "", text
     if not (number.isascii() and number.isdigit()) or len(number) > 12 or (sep and not slug):
-        raise ValueError(f"not an incident reference: {text!r}")
+        raise InvalidValue("not_a_reference", "not an incident reference: {value!r}", value=text)
     return (slug.upper() or None), int(number)

@@ -25,6 +25,7 @@ from obs_support.domain import (
     CommentSource,
     EventKind,
     IncidentType,
+    InvalidValue,
     NotifyKind,
     Priority,
     Role,
@@ -70,7 +71,7 @@ _EMAIL = _Pattern(rf"^\s*{_E}+@{_E}+\.{_E}+\s*$")
 def _text(value: str) -> str:
     """Free text: any printable characters and line breaks; no NUL or other control codes."""
     if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
+        raise InvalidValue("control_characters", "must not contain control characters")
     return value
 
 
@@ -78,20 +79,20 @@ def _line(value: str) -> str:
     """A one-line value (names, summaries, reasons): no line breaks or control codes."""
     value = value.strip()
     if _LINE_CONTROL.search(value):
-        raise ValueError("must be a single line without control characters")
+        raise InvalidValue("single_line", "must be a single line without control characters")
     return value
 
 
 def _nonblank(value: str) -> str:
     if not value.strip():
-        raise ValueError("must not be empty")
+        raise InvalidValue("empty", "must not be empty")
     return value
 
 
 def _email(value: str) -> str:
     value = _line(value).lower()
     if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
-        raise ValueError("is not an e-mail address")
+        raise InvalidValue("not_an_email", "is not an e-mail address")
     return value
 
 
@@ -99,7 +100,7 @@ def _parse_enum(parser: Any) -> Any:
     def parse(value: Any) -> Any:
         if isinstance(value, str):
             return parser(value)
-        raise ValueError("must be a string")
+        raise InvalidValue("not_a_string", "must be a string")
 
     return parse
 
@@ -107,7 +108,7 @@ def _parse_enum(parser: Any) -> Any:
 def _parse_priority(value: Any) -> Priority:
     if isinstance(value, str | int):
         return domain.parse_priority(value)
-    raise ValueError("must be low, medium, high or 0, 5, 10")
+    raise InvalidValue("priority_choices", "must be low, medium, high or 0, 5, 10")
 
 
 Text = Annotated[str, AfterValidator(_text), _TEXT]
@@ -159,7 +160,7 @@ _NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*")
 
 def _moment(value: Any) -> Any:
     if isinstance(value, str) and _NUMBER.fullmatch(value):
-        raise ValueError("must be a date and time such as 2026-01-31T12:00:00Z")
+        raise InvalidValue("moment_format", "must be a date and time such as 2026-01-31T12:00:00Z")
     return value
 
 

@@ -265,6 +265,29 @@ class TestExitCodesAndErrors:
         assert r.code == 3
         assert r.err.strip() == "error: incident not found (not_found)"
 
+    def test_the_servers_refusals_come_in_the_users_language(
+        self, client_cli: Cli, api: Api, tenant: Tenant, server: LiveServer
+    ) -> None:
+        r = client_cli("--lang", "es", "incident", "show", "999")
+        assert (r.code, r.err.strip()) == (3, "error: incidencia no encontrada (not_found)")
+        ref = tenant.incident(api)["ref"]
+        api.as_(tenant.staff).ok("POST", f"/incidents/{ref}/status", json={"status": "done"})
+        refused = client_cli("incident", "status", ref, "cancelled", "-r", "x", LANG="es_ES.UTF-8")
+        assert refused.code == 5
+        [line] = refused.err.strip().splitlines()
+        assert line.startswith("error: ") and "«Finalizada»" in line, line
+        english = client_cli("--lang", "en", "incident", "status", ref, "cancelled", "-r", "x")
+        assert english.code == 5 and "Finalizada" not in english.err
+        assert english.err.strip().split("(")[-1] == line.split("(")[-1]  # one code in both
+        bad_login = client_cli(
+            "--lang", "es", "login", server.url, "--email", tenant.client.email,
+            "--password-stdin", input="not the password\n",
+        )  # fmt: skip
+        assert bad_login.code == 4
+        assert bad_login.err.strip().startswith("error: ") and "correo" in bad_login.err, (
+            bad_login.err
+        )
+
     def test_another_accounts_reference_is_not_found(
         self, client_cli: Cli, api: Api, tenant: Tenant
     ) -> None:

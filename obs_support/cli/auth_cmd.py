@@ -70,14 +70,14 @@ def login(
         observatory = observatory or saved.observatory
     url = _normalise_url(url)
     if forgot is not None:
-        with ObsClient(url) as anonymous:
+        with ObsClient(url, language=st.t.language) as anonymous:
             try:
                 anonymous.forgot_password(forgot.strip(), observatory)
             except ValueError as exc:
                 raise InvalidInput(_first_error(exc)) from None
         say(st.t("reset_sent", email=forgot.strip()))
         return
-    with ObsClient(url) as anonymous:
+    with ObsClient(url, language=st.t.language) as anonymous:
         if token is None:
             email = email or typer.prompt("E-mail")
             password = (
@@ -105,7 +105,7 @@ def logout(ctx: typer.Context) -> None:
     token = st.tokens.get(st.profile)
     if saved and token:
         try:
-            with ObsClient(saved.url, token, retries=1) as client:
+            with ObsClient(saved.url, token, retries=1, language=st.t.language) as client:
                 mine = [t for t in client.tokens() if token.startswith(t.prefix)]
                 for t in mine:
                     client.revoke_token(t.id)
@@ -172,7 +172,7 @@ def accept_invite(
         password = typer.prompt(
             "Password (at least 10 characters)", hide_input=True, confirmation_prompt=True
         )
-    with ObsClient(url) as anonymous:
+    with ObsClient(url, language=state(ctx).t.language) as anonymous:
         try:
             issued = anonymous.accept_invitation(secret, name, password)
         except ValueError as exc:
@@ -185,7 +185,7 @@ def _welcome(ctx: typer.Context, url: str, token: str, as_json: bool) -> None:
     from obs_support.client.api import ObsClient
 
     st = state(ctx)
-    with ObsClient(url, token) as client:
+    with ObsClient(url, token, language=st.t.language) as client:
         me = client.me()
     _store(ctx, url, token, me.email, me.observatory.slug)
     if as_json:

@@ -59,7 +59,7 @@ class State:
         if not isinstance(self._client, ObsClient):
             if self._client is not None:
                 self._client.close()
-            self._client = ObsClient(*self._credentials())
+            self._client = ObsClient(*self._credentials(), language=self.t.language)
         return self._client
 
     def http(self) -> HttpClient:
@@ -67,7 +67,7 @@ class State:
         if self._client is None:
             from obs_support.client.http import HttpClient
 
-            self._client = HttpClient(*self._credentials())
+            self._client = HttpClient(*self._credentials(), language=self.t.language)
         return self._client
 
     def _credentials(self) -> tuple[str, str]:

@@ -78,9 +78,9 @@ def _serve_with_tui(
             raise typer.Exit(1)
         time.sleep(0.05)
     try:
-        with ObsClient(url) as anonymous:
+        with ObsClient(url, language=state(ctx).t.language) as anonymous:
             token = anonymous.login(email, password, token_name="demo tui").token  # noqa: S106
-        client = ObsClient(url, token)
+        client = ObsClient(url, token, language=state(ctx).t.language)
         ObsSupportApp(client, state(ctx).t).run()
         client.close()
     finally:

@@ -38,12 +38,17 @@ class HttpClient:
         retries: int = 4,
         backoff: float = 0.25,
         transport: httpx.BaseTransport | None = None,
+        language: str | None = None,
     ) -> None:
         headers = {"User-Agent": "obs-support"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        if language:
+            # The server writes its refusals (`detail`) in this language; codes never change.
+            headers["Accept-Language"] = language
         self.base_url = base_url.rstrip("/")
         self.token = token
+        self.language = language
         self.retries = retries
         self.backoff = backoff
         self._http = httpx.Client(

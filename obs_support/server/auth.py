@@ -16,6 +16,7 @@ from sqlmodel import col, select
 
 from obs_support.server import secrets, throttle
 from obs_support.server.errors import ApiError
+from obs_support.server.messages import Msg
 from obs_support.server.models import ApiToken, User
 from obs_support.server.state import AppState, StateDep
 from obs_support.server.types import utcnow
@@ -28,7 +29,7 @@ _LAST_USED_GRANULARITY = timedelta(minutes=1)
 _INVALID = ApiError(
     401,
     "invalid_token",
-    "the token is not valid; log in again",
+    Msg("invalid_token"),
     headers={"WWW-Authenticate": "Bearer"},
 )
 
@@ -48,7 +49,7 @@ def _bearer(request: Request) -> str:
         raise ApiError(
             401,
             "unauthenticated",
-            "authentication required: send 'Authorization: Bearer <token>'",
+            Msg("unauthenticated"),
             headers={"WWW-Authenticate": "Bearer"},
         )
     return value.strip()

@@ -2,6 +2,8 @@
 
 Services raise `ApiError`s; the handlers here turn them — and validation errors, unknown
 routes, database lock timeouts and anything unforeseen — into `application/problem+json`.
+`title` and `detail` are written in the language the request asks for (Accept-Language:
+Spanish or English, English by default); `code` and `field` never change with it.
 """
 
 from __future__ import annotations
@@ -16,28 +18,19 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from obs_support.server import openapi
+from obs_support.domain import Language
+from obs_support.server import openapi, validation
+from obs_support.server.messages import Msg, language_of, say
 from obs_support.server.storage import out_of_space
 
 log = logging.getLogger("obs_support.server")
 
 _TITLES = {
-    400: "Bad request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    413: "Payload too large",
-    415: "Unsupported media type",
-    422: "Invalid input",
-    429: "Too many requests",
-    500: "Internal server error",
-    503: "Service unavailable",
-    507: "Insufficient storage",
+    status: Msg(f"title_{status}")
+    for status in (400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503, 507)
 }
 
-FULL_DISK_DETAIL = "the server's disk is full; nothing was saved, tell the administrator"
+FULL_DISK_DETAIL = Msg("disk_full")
 
 
 def _disk_full(exc: DBAPIError) -> bool:
@@ -53,12 +46,12 @@ class ApiError(Exception):
         self,
         status: int,
         code: str,
-        detail: str,
+        detail: str | Msg,
         *,
         field: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(detail)
+        super().__init__(str(detail))
         self.status = status
         self.code = code
         self.detail = detail
@@ -66,124 +59,132 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def not_found(what: str = "incident") -> ApiError:
-    return ApiError(404, "not_found", f"{what} not found")
+def not_found(detail: str | Msg | None = None) -> ApiError:
+    return ApiError(404, "not_found", Msg("incident_not_found") if detail is None else detail)
 
 
-def forbidden(detail: str) -> ApiError:
+def forbidden(detail: str | Msg) -> ApiError:
     return ApiError(403, "forbidden", detail)
 
 
-def invalid(field: str, detail: str, code: str = "invalid") -> ApiError:
-    return ApiError(422, code, f"{field}: {detail}", field=field)
+def invalid(field: str, detail: str | Msg, code: str = "invalid") -> ApiError:
+    return ApiError(422, code, Msg("field_problem", field=field, problem=detail), field=field)
 
 
-def conflict(code: str, detail: str) -> ApiError:
+def conflict(code: str, detail: str | Msg) -> ApiError:
     return ApiError(409, code, detail)
 
 
 def problem(
     status: int,
     code: str,
-    detail: str,
+    detail: str | Msg,
     *,
+    language: Language = "en",
     field: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": _TITLES.get(status, "Error"),
+        "title": _TITLES.get(status, Msg("title_other")).render(language),
         "status": status,
-        "detail": detail,
+        "detail": say(detail, language),
         "code": code,
     }
     if field is not None:
         body["field"] = field
     if errors:
         body["errors"] = errors
+    headers = dict(headers or {})
+    headers["Content-Language"] = language
+    vary = [v.strip() for v in headers.get("Vary", "").split(",") if v.strip()]
+    headers["Vary"] = ", ".join([*vary, "Accept-Language"])
     return JSONResponse(
         body, status_code=status, headers=headers, media_type="application/problem+json"
     )
 
 
-def _field_name(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
-
-
-def _validation_message(err: dict[str, Any]) -> str:
-    msg = str(err.get("msg", "is invalid"))
-    msg = msg.removeprefix("Value error, ")
-    if err.get("type") == "extra_forbidden":
-        return "is not a field you can set"
-    if err.get("type") == "missing":
-        return "is required"
-    if err.get("type") == "json_invalid":
-        return "the body is not valid JSON"
-    return msg
+def _language(request: Request) -> Language:
+    return language_of(request.headers.get("accept-language"))
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return problem(exc.status, exc.code, exc.detail, field=exc.field, headers=exc.headers)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return problem(
+            exc.status,
+            exc.code,
+            exc.detail,
+            language=_language(request),
+            field=exc.field,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": _field_name(tuple(e.get("loc", ()))), "message": _validation_message(e)}
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        language = _language(request)
+        found = [
+            (validation.field_name(tuple(e.get("loc", ()))), validation.message(e))
             for e in exc.errors()
-        ]
-        first = errors[0] if errors else {"field": "body", "message": "is invalid"}
-        detail = f"{first['field']}: {first['message']}"
-        return problem(422, "invalid", detail, field=first["field"], errors=errors)
+        ] or [("body", Msg("v_invalid"))]
+        errors = [{"field": f, "message": say(m, language)} for f, m in found]
+        field, first = found[0]
+        detail = Msg("field_problem", field=field, problem=first)
+        return problem(422, "invalid", detail, language=language, field=field, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
+        detail: str | Msg = (
+            exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
+        )
         headers = dict(exc.headers or {})
         if exc.status_code == 404:
-            detail = "not found"
+            detail = Msg("route_not_found")
         if exc.status_code == 405:
+            detail = Msg("method_not_allowed")
             # The router answers from the first route whose path matches, so its `Allow` names
             # only that route's methods; a path served by several routes needs them all.
             documented = openapi.allowed_methods(request.app.openapi(), request.url.path)
             headers["Allow"] = ", ".join(documented) or headers.get("Allow", "")
-        return problem(exc.status_code, code, detail, headers=headers)
+        return problem(exc.status_code, code, detail, language=_language(request), headers=headers)
 
     @app.exception_handler(OperationalError)
-    async def _busy(_request: Request, exc: OperationalError) -> JSONResponse:
+    async def _busy(request: Request, exc: OperationalError) -> JSONResponse:
+        language = _language(request)
         if _disk_full(exc):
             log.error("database disk full: %s", type(exc.orig).__name__)
-            return problem(507, "insufficient_storage", FULL_DISK_DETAIL)
+            return problem(507, "insufficient_storage", FULL_DISK_DETAIL, language=language)
         # A write lock held past the busy timeout (SQLite) or a lost connection (PostgreSQL):
         # nothing was committed, so the client may safely retry.
         log.warning("database unavailable: %s", type(exc.orig).__name__)
         return problem(
             503,
             "database_busy",
-            "the database is busy; nothing was saved, retry shortly",
+            Msg("database_busy"),
+            language=language,
             headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(DBAPIError)
-    async def _db(_request: Request, exc: DBAPIError) -> JSONResponse:
+    async def _db(request: Request, exc: DBAPIError) -> JSONResponse:
         log.error("database error: %s", type(exc.orig).__name__)
         return problem(
             503,
             "database_error",
-            "the database refused the request; nothing was saved",
+            Msg("database_error"),
+            language=_language(request),
             headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        language = _language(request)
         if out_of_space(exc):
             # Every write is a transaction or a file renamed into place: a failed one leaves
             # nothing behind, so "nothing was saved" holds here too.
             log.error("disk full: %s", exc)
-            return problem(507, "insufficient_storage", FULL_DISK_DETAIL)
+            return problem(507, "insufficient_storage", FULL_DISK_DETAIL, language=language)
         log.exception("unexpected error", exc_info=exc)
-        return problem(500, "internal_error", "an unexpected error occurred; nothing was saved")
+        return problem(500, "internal_error", Msg("internal_error"), language=language)

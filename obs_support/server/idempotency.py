@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from obs_support.server.errors import ApiError
+from obs_support.server.messages import Msg
 from obs_support.server.models import IdempotencyKey, User
 from obs_support.server.state import AppState
 from obs_support.server.types import utcnow
@@ -53,7 +54,7 @@ def _replay(session: Session, user: User, key: str, fingerprint: str) -> JSONRes
         raise ApiError(
             422,
             "idempotency_key_reused",
-            "this Idempotency-Key was already used for a different request",
+            Msg("idempotency_key_reused"),
             field="Idempotency-Key",
         )
     return JSONResponse(

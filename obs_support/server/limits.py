@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from obs_support.server.errors import problem
+from obs_support.server.messages import Msg, language_of
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 
@@ -28,7 +29,7 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
             return
         seen = 0
         refused = False
@@ -43,7 +44,7 @@ class BodySizeLimit:
                 if seen > self.limit:
                     # Answer now and tell the app the client went away, so it stops reading.
                     refused = True
-                    await self._refuse(send)
+                    await self._refuse(scope, receive, send)
                     return {"type": "http.disconnect"}
             return message
 
@@ -53,24 +54,12 @@ class BodySizeLimit:
 
         await self.app(scope, counting_receive, guarded_send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Payload too large",
-                "status": 413,
-                "detail": f"the request body is over {self.limit // (1024 * 1024)} MiB",
-                "code": "too_large",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        accept = dict(scope["headers"]).get(b"accept-language", b"").decode("latin-1")
+        response = problem(
+            413,
+            "too_large",
+            Msg("body_too_large", mib=self.limit // (1024 * 1024)),
+            language=language_of(accept),
         )
-        await send({"type": "http.response.body", "body": body})
+        await response(scope, receive, send)

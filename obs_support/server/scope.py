@@ -16,6 +16,7 @@ from sqlmodel import Session, SQLModel, col, select
 from obs_support import domain
 from obs_support.domain import Role
 from obs_support.server.errors import ApiError, forbidden, not_found
+from obs_support.server.messages import Msg, refusal
 from obs_support.server.models import (
     ApiToken,
     ClientAccount,
@@ -89,10 +90,10 @@ def event_scope(user: User) -> ColumnElement[bool]:
     return col(Event.internal).is_(False)
 
 
-def _get(session: Session, model: type[M], condition: ColumnElement[bool], what: str) -> M:
+def _get(session: Session, model: type[M], condition: ColumnElement[bool], missing: Msg) -> M:
     found = session.exec(select(model).where(condition)).first()
     if found is None:
-        raise not_found(what)
+        raise not_found(missing)
     return found
 
 
@@ -102,15 +103,15 @@ def get_incident(
     try:
         ref_slug, number = domain.parse_reference(ref)
     except ValueError:
-        raise not_found("incident") from None
+        raise not_found(Msg("incident_not_found")) from None
     if ref_slug is not None and ref_slug != slug.upper():
-        raise not_found("incident")
+        raise not_found(Msg("incident_not_found"))
     query = select(Incident).where(incident_scope(user), Incident.number == number)
     if lock:
         query = query.with_for_update()
     found = session.exec(query).first()
     if found is None:
-        raise not_found("incident")
+        raise not_found(Msg("incident_not_found"))
     return found
 
 
@@ -119,7 +120,7 @@ def get_account(session: Session, user: User, account_id: int) -> ClientAccount:
         session,
         ClientAccount,
         and_(account_scope(user), col(ClientAccount.id) == account_id),
-        "client account",
+        Msg("account_not_found"),
     )
 
 
@@ -128,12 +129,14 @@ def get_telescope(session: Session, user: User, telescope_id: int) -> Telescope:
         session,
         Telescope,
         and_(telescope_scope(user), col(Telescope.id) == telescope_id),
-        "telescope",
+        Msg("telescope_not_found"),
     )
 
 
 def get_user(session: Session, user: User, user_id: int) -> User:
-    return _get(session, User, and_(user_scope(user), col(User.id) == user_id), "user")
+    return _get(
+        session, User, and_(user_scope(user), col(User.id) == user_id), Msg("user_not_found")
+    )
 
 
 def get_invitation(session: Session, user: User, invitation_id: int) -> Invitation:
@@ -141,25 +144,25 @@ def get_invitation(session: Session, user: User, invitation_id: int) -> Invitati
         session,
         Invitation,
         and_(invitation_scope(user), col(Invitation.id) == invitation_id),
-        "invitation",
+        Msg("invitation_not_found"),
     )
 
 
-def require_staff(user: User, action: str) -> None:
+def require_staff(user: User, action: Msg) -> None:
     if not is_staff(user):
-        raise forbidden(f"only observatory staff may {action}")
+        raise forbidden(Msg("staff_only", action=action))
 
 
-def require_admin(user: User, action: str) -> None:
+def require_admin(user: User, action: Msg) -> None:
     if role(user) is not Role.ADMIN:
-        raise forbidden(f"only an administrator may {action}")
+        raise forbidden(Msg("admin_only", action=action))
 
 
 def require_can_invite(user: User, invited: Role) -> None:
     """Staff invite clients; only admins invite staff and other admins."""
-    require_staff(user, "invite people")
+    require_staff(user, Msg("action_invite_people"))
     if invited.is_staff:
-        require_admin(user, "invite staff")
+        require_admin(user, Msg("action_invite_staff"))
 
 
 def require_status_change(
@@ -171,7 +174,7 @@ def require_status_change(
         raise ApiError(
             status,
             verdict.refused.code,
-            verdict.refused.message,
+            refusal(verdict.refused),
             field="reason" if verdict.refused.code == "reason_required" else None,
         )
     return verdict

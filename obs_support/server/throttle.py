@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlmodel import Session, col, select
 
 from obs_support.server.errors import ApiError
+from obs_support.server.messages import Msg
 from obs_support.server.models import AuthThrottle
 from obs_support.server.state import AppState
 from obs_support.server.types import utcnow
@@ -28,7 +29,7 @@ def check(session: Session, state: AppState, keys: dict[str, int]) -> None:
             raise ApiError(
                 429,
                 "too_many_attempts",
-                "too many failed attempts; try again later",
+                Msg("too_many_attempts"),
                 headers={"Retry-After": str(retry)},
             )
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from obs_support.server.messages import Msg
+
 MAX_SIDE = 320
 # Refuse absurd pixel counts before decoding (a small file can expand to gigabytes).
 MAX_PIXELS = 60_000_000
@@ -18,10 +20,14 @@ PREVIEWABLE = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 class NoPreview(Exception):
     """This file has no preview (not an image we decode, damaged, or too large)."""
 
+    def __init__(self, reason: Msg) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+
 
 def thumbnail(source: Path, cache: Path, sha256: str, mime: str) -> Path:
     if mime not in PREVIEWABLE:
-        raise NoPreview("only PNG, JPEG, GIF and WebP images have previews")
+        raise NoPreview(Msg("no_preview_kind"))
     target = cache / f"{sha256}.png"
     if target.exists():
         return target
@@ -37,7 +43,7 @@ def thumbnail(source: Path, cache: Path, sha256: str, mime: str) -> Path:
             clean = Image.new(pixels.mode, pixels.size)
             clean.paste(pixels)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise NoPreview(f"the image cannot be previewed: {type(exc).__name__}") from None
+        raise NoPreview(Msg("no_preview_broken", error=type(exc).__name__)) from None
     cache.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
     clean.save(tmp, format="PNG")

@@ -112,7 +112,9 @@ class ObsSupportApp(App[None]):
         """Follow the live stream for as long as the app runs."""
         from obs_support.client.live import follow
 
-        stream_client = ObsClient(self.client.base_url, self.client.token)
+        stream_client = ObsClient(
+            self.client.base_url, self.client.token, language=self.client.language
+        )
         try:
             for message in follow(stream_client, on_state=self._link, stop=self._stopping):
                 if message.event in ("ready", "end"):

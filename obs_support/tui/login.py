@@ -76,14 +76,14 @@ class LoginScreen(Screen[None]):
             deliver(app, app.notify, app.t("tui_login_bad_url"), severity="error")
             return
         try:
-            with ObsClient(url) as anonymous:
+            with ObsClient(url, language=app.t.language) as anonymous:
                 token = anonymous.login(
                     email,
                     password,
                     observatory,
                     token_name="tui",  # noqa: S106 - a label
                 ).token
-            client = ObsClient(url, token)
+            client = ObsClient(url, token, language=app.t.language)
             me = client.me()
         except (ClientError, ValueError) as exc:
             message = getattr(exc, "message", None) or str(exc).splitlines()[0]

@@ -24,7 +24,8 @@ from starlette.requests import ClientDisconnect
 from obs_support import schemas
 from obs_support.server import filekinds, thumbnails
 from obs_support.server.auth import CurrentUser
-from obs_support.server.errors import ApiError
+from obs_support.server.errors import ApiError, not_found
+from obs_support.server.messages import Msg
 from obs_support.server.models import Upload, User
 from obs_support.server.services import attachments as service
 from obs_support.server.state import AppState, StateDep
@@ -97,7 +98,7 @@ def _declare_sha256(state: AppState, upload: Upload, declared: str) -> None:
         raise ApiError(
             422,
             "checksum_mismatch",
-            "Upload-Sha256 differs from the sha256 announced for this file; send it again",
+            Msg("checksum_conflict"),
             field="sha256",
         )
     with state.db.write() as session:
@@ -130,21 +131,19 @@ async def upload_bytes(
         # sitting in a buffer (see PartWriter).
         handle = await run_in_threadpool(open, path, "r+b", 0)
     except FileNotFoundError:
-        raise ApiError(404, "not_found", "upload not found") from None
+        raise not_found(Msg("upload_not_found")) from None
     with handle:
         try:
             # One writer per upload, across server processes.
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ApiError(
-                409, "upload_busy", "this upload is being sent by another request"
-            ) from None
+            raise ApiError(409, "upload_busy", Msg("upload_busy")) from None
         start = os.fstat(handle.fileno()).st_size
         if upload_offset != start:
             raise ApiError(
                 409,
                 "offset_mismatch",
-                f"the server has {start} bytes of this upload; send from there",
+                Msg("offset_mismatch", have=start),
                 headers=_offset_headers(state, upload),
             )
         kept = running_hashes.take(path, start) if start else None
@@ -166,8 +165,12 @@ async def upload_bytes(
             raise ApiError(
                 507,
                 "insufficient_storage",
-                f"the server has no room left for attachments; it kept {writer.on_disk} of "
-                f"{upload.size} bytes of {upload.filename}: send the rest once space is freed",
+                Msg(
+                    "upload_disk_full",
+                    kept=writer.on_disk,
+                    size=upload.size,
+                    filename=upload.filename,
+                ),
                 headers=_offset_headers(state, upload),
             ) from None
         written = writer.on_disk
@@ -205,7 +208,7 @@ async def _receive(request: Request, writer: PartWriter, upload: Upload, start: 
             if written + len(chunk) > upload.size:
                 writer.drop_pending()
                 await run_in_threadpool(os.ftruncate, writer.handle.fileno(), start)
-                raise ApiError(413, "too_much_data", "more bytes than the announced size")
+                raise ApiError(413, "too_much_data", Msg("too_much_data"))
             written += len(chunk)
             if writer.add(chunk):
                 await run_in_threadpool(writer.flush)
@@ -262,7 +265,7 @@ def thumbnail(ref: str, attachment_id: IdPath, state: StateDep, user: CurrentUse
     try:
         preview = thumbnails.thumbnail(path, service.store(state).thumbs, found.sha256, found.mime)
     except thumbnails.NoPreview as exc:
-        raise ApiError(404, "no_preview", str(exc)) from None
+        raise ApiError(404, "no_preview", exc.reason) from None
     return FileResponse(
         preview,
         media_type="image/png",

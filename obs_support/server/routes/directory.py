@@ -11,6 +11,7 @@ from obs_support import domain, schemas
 from obs_support.server import views
 from obs_support.server.auth import CurrentUser
 from obs_support.server.errors import ApiError, invalid, not_found
+from obs_support.server.messages import Msg, refusal
 from obs_support.server.services import directory
 from obs_support.server.services.incidents import observatory_of
 from obs_support.server.state import StateDep
@@ -54,7 +55,9 @@ async def put_logo(
     async for chunk in request.stream():
         data += chunk
         if len(data) > directory.LOGO_MAX_BYTES:
-            raise ApiError(413, "too_large", "the logo must be at most 512 KiB")
+            raise ApiError(
+                413, "too_large", Msg("logo_too_large", kib=directory.LOGO_MAX_BYTES // 1024)
+            )
     return await run_in_threadpool(_store_logo, state, user, data)
 
 
@@ -68,7 +71,7 @@ def get_logo(state: StateDep, user: CurrentUser) -> Response:
     with state.db.read() as session:
         obs = observatory_of(session, user)
     if obs.logo is None or obs.logo_content_type is None:
-        raise not_found("logo")
+        raise not_found(Msg("logo_not_found"))
     return Response(
         obs.logo,
         media_type=obs.logo_content_type,
@@ -136,7 +139,7 @@ def list_users(
         try:
             parsed = domain.parse_role(role).value
         except ValueError as exc:
-            raise invalid("role", str(exc)) from None
+            raise invalid("role", refusal(exc)) from None
     with state.db.read() as session:
         return directory.list_users(session, user, parsed, client_account)
 

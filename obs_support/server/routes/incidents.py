@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from obs_support import schemas
 from obs_support.server import idempotency
 from obs_support.server.auth import CurrentUser
+from obs_support.server.messages import language_of
 from obs_support.server.services import incidents
 from obs_support.server.services.listing import SortName
 from obs_support.server.state import StateDep
@@ -105,10 +106,12 @@ def incident_stats(
 
 @router.post("/bulk-status", summary="Change the status of many incidents at once")
 def bulk_status(
-    body: schemas.BulkStatusChange, state: StateDep, user: CurrentUser
+    body: schemas.BulkStatusChange, request: Request, state: StateDep, user: CurrentUser
 ) -> schemas.BulkResult:
+    """Each refusal's `message` is in the language Accept-Language asks for, as errors are."""
+    language = language_of(request.headers.get("accept-language"))
     with state.db.write() as session:
-        return incidents.bulk_status(session, state.settings, user, body)
+        return incidents.bulk_status(session, state.settings, user, body, language)
 
 
 @router.get("/{ref}", summary="One incident with its whole history")

@@ -25,6 +25,7 @@ from obs_support import schemas
 from obs_support.server import scope, views
 from obs_support.server.auth import CurrentUser, authenticate
 from obs_support.server.errors import ApiError, invalid
+from obs_support.server.messages import Msg
 from obs_support.server.models import Event, Incident, User
 from obs_support.server.services.incidents import observatory_of
 from obs_support.server.state import AppState, StateDep
@@ -108,7 +109,7 @@ async def stream(
     if last_event_id is None and last_event_header:
         text = last_event_header.strip()
         if not (text.isascii() and text.isdigit() and int(text) <= MAX_ID):
-            raise invalid("Last-Event-ID", "must be an event id from this stream")
+            raise invalid("Last-Event-ID", Msg("last_event_id_invalid"))
         last_event_id = int(text)
     incident_id = await run_in_threadpool(_incident_id, state, user, incident)
     start = (

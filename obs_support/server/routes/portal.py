@@ -24,6 +24,7 @@ from obs_support.domain import Language
 from obs_support.server import auth
 from obs_support.server.errors import ApiError
 from obs_support.server.mail.letter import environment
+from obs_support.server.messages import preferred
 from obs_support.server.models import Observatory
 from obs_support.server.services import auth as auth_service
 from obs_support.server.services import passwords
@@ -56,10 +57,8 @@ def _language(request: Request, obs: Observatory | None) -> Language:
     asked = request.query_params.get("lang")
     if asked in ("es", "en"):
         return "en" if asked == "en" else "es"
-    for part in request.headers.get("accept-language", "").split(","):
-        code = part.split(";")[0].strip().lower()[:2]
-        if code in ("es", "en"):
-            return "en" if code == "en" else "es"
+    if (preferred_language := preferred(request.headers.get("accept-language"))) is not None:
+        return preferred_language
     return "en" if obs is not None and obs.default_language == "en" else "es"
 
 

@@ -15,6 +15,7 @@ from obs_support import schemas
 from obs_support.domain import EventKind
 from obs_support.server import filekinds, scope, signals, views
 from obs_support.server.errors import ApiError, invalid, not_found
+from obs_support.server.messages import Msg
 from obs_support.server.models import Attachment, Incident, Upload, User
 from obs_support.server.services.incidents import _event, observatory_of
 from obs_support.server.state import AppState
@@ -79,13 +80,13 @@ def announce(
     obs = observatory_of(session, user)
     incident = scope.get_incident(session, user, ref, slug=obs.slug, lock=True)
     if body.size == 0:
-        raise invalid("size", "the file is empty", code="empty_file")
+        raise invalid("size", Msg("file_empty"), code="empty_file")
     if body.size > obs.attachment_size_limit:
         limit = obs.attachment_size_limit
         raise ApiError(
             413,
             "too_large",
-            f"the file is {body.size} bytes; this observatory accepts up to {limit}",
+            Msg("file_too_large", size=body.size, limit=limit),
         )
     room = store(state).free_bytes() - state.settings.storage_reserve_bytes
     if body.size > room:
@@ -93,8 +94,7 @@ def announce(
         raise ApiError(
             507,
             "insufficient_storage",
-            "the server has no room for a file this size right now; "
-            "tell the observatory's staff, then send it again",
+            Msg("no_room_for_file"),
         )
     present = session.exec(
         select(func.count()).select_from(Attachment).where(Attachment.incident_id == incident.id)
@@ -106,7 +106,7 @@ def announce(
         raise ApiError(
             409,
             "too_many_attachments",
-            f"an incident holds at most {state.settings.max_attachments_per_incident} files",
+            Msg("too_many_attachments", limit=state.settings.max_attachments_per_incident),
         )
     assert incident.id is not None and user.id is not None
     upload = Upload(
@@ -138,7 +138,7 @@ def get_upload(session: Session, user: User, upload_id: str) -> Upload:
         select(Upload).where(Upload.id == upload_id[:64], Upload.user_id == user.id)
     ).first()
     if found is None or found.expires_at <= utcnow():
-        raise not_found("upload")
+        raise not_found(Msg("upload_not_found"))
     # Scope may have changed since (a deactivated account, a moved incident): check again.
     incident = session.get(Incident, found.incident_id)
     if (
@@ -148,7 +148,7 @@ def get_upload(session: Session, user: User, upload_id: str) -> Upload:
         ).first()
         is None
     ):
-        raise not_found("upload")
+        raise not_found(Msg("upload_not_found"))
     return found
 
 
@@ -178,7 +178,7 @@ def finish(
         raise ApiError(
             422,
             "checksum_mismatch",
-            "the file received does not match its declared sha256; send it again",
+            Msg("checksum_mismatch"),
             field="sha256",
         )
     part = files.part(upload.id)
@@ -188,7 +188,7 @@ def finish(
         signals.serialize_events(session, user.observatory_id)
         current = session.get(Upload, upload.id)
         if current is None:
-            raise not_found("upload")
+            raise not_found(Msg("upload_not_found"))
         incident = session.exec(
             select(Incident).where(Incident.id == current.incident_id).with_for_update()
         ).one()
@@ -242,12 +242,10 @@ def get_file(
         )
     ).first()
     if found is None:
-        raise not_found("attachment")
+        raise not_found(Msg("attachment_not_found"))
     path = store(state).blob(found.sha256)
     if not path.exists():
-        raise ApiError(
-            503, "file_unavailable", "the file is missing from the store; tell the administrator"
-        )
+        raise ApiError(503, "file_unavailable", Msg("file_unavailable"))
     return found, path
 
 

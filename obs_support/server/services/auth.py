@@ -15,14 +15,13 @@ from obs_support.server import scope, secrets, throttle, views
 from obs_support.server.errors import ApiError, conflict, invalid, not_found
 from obs_support.server.mail import compose
 from obs_support.server.mail.outbox import enqueue
+from obs_support.server.messages import Msg
 from obs_support.server.models import ApiToken, Invitation, Observatory, User
 from obs_support.server.state import AppState
 from obs_support.server.types import utcnow
 
-_BAD_LOGIN = ApiError(401, "invalid_credentials", "wrong e-mail or password")
-_BAD_INVITE = ApiError(
-    401, "invalid_invitation", "this invitation is not valid: it may have expired or been used"
-)
+_BAD_LOGIN = ApiError(401, "invalid_credentials", Msg("invalid_credentials"))
+_BAD_INVITE = ApiError(401, "invalid_invitation", Msg("invalid_invitation"))
 
 
 def issue_token(session: Session, user: User, name: str) -> schemas.TokenIssued:
@@ -46,7 +45,7 @@ def _observatory_for_login(session: Session, slug: str | None) -> Observatory | 
         return session.exec(select(Observatory).where(Observatory.slug == slug.upper())).first()
     candidates = session.exec(select(Observatory).limit(2)).all()
     if len(candidates) != 1:
-        raise invalid("observatory", "this server hosts several observatories; say which one")
+        raise invalid("observatory", Msg("observatory_ambiguous"))
     return candidates[0]
 
 
@@ -76,15 +75,15 @@ def create_invitation(
     scope.require_can_invite(user, body.role)
     if body.role is domain.Role.CLIENT:
         if body.client_account_id is None:
-            raise invalid("client_account_id", "a client invitation needs a client account")
+            raise invalid("client_account_id", Msg("client_invite_needs_account"))
         scope.get_account(session, user, body.client_account_id)
     elif body.client_account_id is not None:
-        raise invalid("client_account_id", "only clients belong to a client account")
+        raise invalid("client_account_id", Msg("only_clients_have_account"))
     taken = session.exec(
         select(User.id).where(User.observatory_id == user.observatory_id, User.email == body.email)
     ).first()
     if taken is not None:
-        raise conflict("email_taken", f"{body.email} already has an account in this observatory")
+        raise conflict("email_taken", Msg("email_taken_invite", email=body.email))
     secret = secrets.new_secret(secrets.INVITE_PREFIX)
     assert user.id is not None
     inv = Invitation(
@@ -159,11 +158,7 @@ def accept_invitation(
                     User.observatory_id == inv.observatory_id, User.email == inv.email
                 )
             ).first()
-            failure = (
-                conflict("email_taken", "this e-mail already has an account; log in instead")
-                if taken
-                else None
-            )
+            failure = conflict("email_taken", Msg("email_taken_accept")) if taken else None
         if failure is None and inv is not None:
             obs = session.get(Observatory, inv.observatory_id)
             assert obs is not None
@@ -188,7 +183,7 @@ def accept_invitation(
 def list_invitations(
     session: Session, user: User, pending_only: bool
 ) -> list[schemas.InvitationPublic]:
-    scope.require_staff(user, "see invitations")
+    scope.require_staff(user, Msg("action_see_invitations"))
     query = select(Invitation).where(scope.invitation_scope(user))
     if pending_only:
         query = query.where(
@@ -201,9 +196,9 @@ def list_invitations(
 
 def revoke_invitation(session: Session, user: User, invitation_id: int) -> None:
     inv = scope.get_invitation(session, user, invitation_id)
-    scope.require_staff(user, "revoke invitations")
+    scope.require_staff(user, Msg("action_revoke_invitations"))
     if inv.accepted_at is not None:
-        raise conflict("invitation_accepted", "this invitation was already accepted")
+        raise conflict("invitation_accepted", Msg("invitation_accepted"))
     inv.expires_at = utcnow()
     session.add(inv)
 
@@ -224,7 +219,7 @@ def revoke_token(session: Session, user: User, token_id: int) -> None:
         )
     ).first()
     if token is None:
-        raise not_found("token")
+        raise not_found(Msg("token_not_found"))
     token.revoked_at = utcnow()
     session.add(token)
 
@@ -237,7 +232,9 @@ def update_me(session: Session, user: User, body: schemas.MeUpdate) -> schemas.M
         # set one; anyone else proves they know the current one.
         current = body.current_password or ""
         if me.password_hash is not None and not secrets.verify_password(me.password_hash, current):
-            raise invalid("current_password", "is wrong", code="invalid_credentials")
+            raise invalid(
+                "current_password", Msg("current_password_wrong"), code="invalid_credentials"
+            )
         me.password_hash = secrets.hash_password(body.password)
     if body.display_name is not None:
         me.display_name = body.display_name

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from obs_support import schemas
 from obs_support.server import scope, views
 from obs_support.server.errors import ApiError, conflict, invalid
+from obs_support.server.messages import Msg
 from obs_support.server.models import ClientAccount, Observatory, Telescope, User
 
 
@@ -21,7 +22,7 @@ def _apply(row: Any, changes: dict[str, Any]) -> None:
 def update_observatory(
     session: Session, user: User, body: schemas.ObservatoryUpdate
 ) -> schemas.ObservatoryPublic:
-    scope.require_admin(user, "change the observatory's settings")
+    scope.require_admin(user, Msg("action_observatory_settings"))
     obs = session.get(Observatory, user.observatory_id)
     assert obs is not None
     _apply(obs, body.model_dump(exclude_unset=True, exclude_none=True))
@@ -41,13 +42,13 @@ def _name_free(session: Session, model: Any, name: str, *where: Any) -> None:
         select(model.id).where(func.lower(model.name) == name.lower(), *where)
     ).first()
     if taken is not None:
-        raise conflict("name_taken", f"the name {name!r} is already used")
+        raise conflict("name_taken", Msg("name_taken", name=name))
 
 
 def create_account(
     session: Session, user: User, body: schemas.AccountCreate
 ) -> schemas.AccountPublic:
-    scope.require_staff(user, "create client accounts")
+    scope.require_staff(user, Msg("action_create_accounts"))
     _name_free(
         session, ClientAccount, body.name, ClientAccount.observatory_id == user.observatory_id
     )
@@ -61,7 +62,7 @@ def update_account(
     session: Session, user: User, account_id: int, body: schemas.AccountUpdate
 ) -> schemas.AccountPublic:
     account = scope.get_account(session, user, account_id)
-    scope.require_staff(user, "rename client accounts")
+    scope.require_staff(user, Msg("action_rename_accounts"))
     if body.name is not None and body.name != account.name:
         _name_free(
             session,
@@ -88,11 +89,11 @@ def list_telescopes(
 def create_telescope(
     session: Session, user: User, body: schemas.TelescopeCreate
 ) -> schemas.TelescopePublic:
-    scope.require_staff(user, "register telescopes")
+    scope.require_staff(user, Msg("action_register_telescopes"))
     try:
         account = scope.get_account(session, user, body.client_account_id)
     except ApiError:
-        raise invalid("client_account_id", "no such client account") from None
+        raise invalid("client_account_id", Msg("no_such_account")) from None
     _name_free(session, Telescope, body.name, Telescope.client_account_id == account.id)
     assert account.id is not None
     telescope = Telescope(
@@ -109,7 +110,7 @@ def update_telescope(
     session: Session, user: User, telescope_id: int, body: schemas.TelescopeUpdate
 ) -> schemas.TelescopePublic:
     telescope = scope.get_telescope(session, user, telescope_id)
-    scope.require_staff(user, "change telescopes")
+    scope.require_staff(user, Msg("action_change_telescopes"))
     changes = body.model_dump(exclude_unset=True)
     if changes.get("name") is None:
         changes.pop("name", None)
@@ -141,9 +142,9 @@ def update_user(
     session: Session, user: User, user_id: int, body: schemas.UserUpdate
 ) -> schemas.UserPublic:
     target = scope.get_user(session, user, user_id)
-    scope.require_admin(user, "change other users")
+    scope.require_admin(user, Msg("action_change_users"))
     if body.active is False and target.id == user.id:
-        raise conflict("cannot_deactivate_self", "you cannot deactivate your own account")
+        raise conflict("cannot_deactivate_self", Msg("cannot_deactivate_self"))
     _apply(target, body.model_dump(exclude_unset=True, exclude_none=True))
     session.add(target)
     return views.user_public(target)
@@ -180,26 +181,24 @@ def _check_image(data: bytes) -> None:
             width, height = image.size
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ApiError(
-            415, "unsupported_image", "the logo is not a readable PNG, JPEG or WebP image"
-        ) from None
+        raise ApiError(415, "unsupported_image", Msg("logo_unreadable")) from None
     if min(width, height) < LOGO_MIN_SIDE or max(width, height) > LOGO_MAX_SIDE:
         raise invalid(
             "body",
-            f"the logo must be between {LOGO_MIN_SIDE} and {LOGO_MAX_SIDE} pixels on each side",
+            Msg("logo_size", low=LOGO_MIN_SIDE, high=LOGO_MAX_SIDE),
             code="bad_logo_size",
         )
 
 
 def set_logo(session: Session, user: User, data: bytes) -> schemas.ObservatoryPublic:
-    scope.require_admin(user, "change the observatory's logo")
+    scope.require_admin(user, Msg("action_observatory_logo"))
     if not data:
-        raise invalid("body", "the logo is empty")
+        raise invalid("body", Msg("logo_empty"))
     if len(data) > LOGO_MAX_BYTES:
-        raise ApiError(413, "too_large", f"the logo must be at most {LOGO_MAX_BYTES // 1024} KiB")
+        raise ApiError(413, "too_large", Msg("logo_too_large", kib=LOGO_MAX_BYTES // 1024))
     content_type = logo_type(data)
     if content_type is None:
-        raise ApiError(415, "unsupported_image", "the logo must be a PNG, JPEG or WebP image")
+        raise ApiError(415, "unsupported_image", Msg("logo_type"))
     _check_image(data)
     obs = session.get(Observatory, user.observatory_id)
     assert obs is not None

@@ -18,9 +18,10 @@ from sqlmodel import Session, col, select
 
 from obs_support import domain, schemas
 from obs_support.config import ServerSettings
-from obs_support.domain import EventKind, Status
+from obs_support.domain import EventKind, Language, Status
 from obs_support.server import scope, signals, views
 from obs_support.server.errors import ApiError, forbidden, invalid
+from obs_support.server.messages import Msg, refusal, say
 from obs_support.server.models import (
     Event,
     Incident,
@@ -88,7 +89,7 @@ def _resolve_telescope(
     found = session.exec(query).first()
     if found is None:
         name = "telescope_id" if body.telescope_id is not None else "telescope"
-        raise invalid(name, "no such telescope in this client account", code="unknown_telescope")
+        raise invalid(name, Msg("unknown_telescope"), code="unknown_telescope")
     return found.id
 
 
@@ -99,18 +100,16 @@ def create(
     obs = observatory_of(session, user)
     if scope.is_staff(user):
         if body.client_account_id is None:
-            raise invalid(
-                "client_account_id", "staff must say which client account the incident is for"
-            )
+            raise invalid("client_account_id", Msg("staff_name_account"))
         account_id = scope.get_account(session, user, body.client_account_id).id
     else:
         if body.client_account_id not in (None, user.client_account_id):
-            raise invalid("client_account_id", "clients file incidents for their own account only")
+            raise invalid("client_account_id", Msg("clients_own_account"))
         account_id = user.client_account_id
     if account_id is None:
-        raise forbidden("this user belongs to no client account")
+        raise forbidden(Msg("no_client_account"))
     if body.visit_date is not None and body.type is not domain.IncidentType.VISIT:
-        raise invalid("visit_date", "only a visit has a requested date")
+        raise invalid("visit_date", Msg("visit_date_only_visits"))
     telescope_id = _resolve_telescope(session, user, account_id, body)
     summary = body.summary or domain.summary_from_message(body.message)
 
@@ -309,7 +308,7 @@ def comment(
     obs = observatory_of(session, user)
     incident = scope.get_incident(session, user, ref, slug=obs.slug, lock=True)
     if body.internal:
-        scope.require_staff(user, "write internal notes")
+        scope.require_staff(user, Msg("action_internal_notes"))
     ev = _event(
         session,
         incident,
@@ -365,7 +364,11 @@ def change_status(
 
 
 def bulk_status(
-    session: Session, settings: ServerSettings, user: User, body: schemas.BulkStatusChange
+    session: Session,
+    settings: ServerSettings,
+    user: User,
+    body: schemas.BulkStatusChange,
+    language: Language = "en",
 ) -> schemas.BulkResult:
     signals.serialize_events(session, user.observatory_id)
     obs = observatory_of(session, user)
@@ -377,7 +380,10 @@ def bulk_status(
         except ApiError:
             results.append(
                 schemas.BulkItemResult(
-                    ref=ref, result="not_found", code="not_found", message="incident not found"
+                    ref=ref,
+                    result="not_found",
+                    code="not_found",
+                    message=say(Msg("incident_not_found"), language),
                 )
             )
             continue
@@ -395,7 +401,7 @@ def bulk_status(
                     ref=canonical,
                     result="refused",
                     code=verdict.refused.code,
-                    message=verdict.refused.message,
+                    message=say(refusal(verdict.refused), language),
                 )
             )
         elif not verdict.changed:
@@ -422,9 +428,9 @@ def update_incident(
     signals.serialize_events(session, user.observatory_id)
     obs = observatory_of(session, user)
     incident = scope.get_incident(session, user, ref, slug=obs.slug, lock=True)
-    scope.require_staff(user, "change priority, assignee or summary")
+    scope.require_staff(user, Msg("action_update_incident"))
     if body.unassign and body.assignee_id is not None:
-        raise invalid("unassign", "give either assignee_id or unassign, not both")
+        raise invalid("unassign", Msg("assignee_or_unassign"))
     if body.priority is not None and int(body.priority) != incident.priority:
         old = incident.priority
         incident.priority = int(body.priority)
@@ -445,11 +451,7 @@ def update_incident(
             )
         ).first()
         if assignee is None or not scope.is_staff(assignee):
-            raise invalid(
-                "assignee_id",
-                "must be an active member of the observatory staff",
-                code="invalid_assignee",
-            )
+            raise invalid("assignee_id", Msg("assignee_not_staff"), code="invalid_assignee")
         new_assignee = assignee.id
     elif body.unassign:
         new_assignee = None
@@ -486,7 +488,7 @@ def parse_filters(
         try:
             return fn(value)
         except ValueError as exc:
-            raise invalid(name, str(exc)) from None
+            raise invalid(name, refusal(exc)) from None
 
     f = ListFilters(
         status=[parse("status", domain.parse_status, s) for s in status],
@@ -501,7 +503,7 @@ def parse_filters(
         q=q.strip() or None if q else None,
     )
     if q is not None and not q.isprintable():
-        raise invalid("q", "must be printable text")
+        raise invalid("q", Msg("not_printable"))
     for name, stamp in (
         ("created_after", created_after),
         ("created_before", created_before),
@@ -509,7 +511,7 @@ def parse_filters(
         ("updated_before", updated_before),
     ):
         if stamp is not None and stamp.tzinfo is None:
-            raise invalid(name, "needs a timezone, e.g. 2026-01-31T00:00:00Z")
+            raise invalid(name, Msg("needs_timezone"))
     if assignee:
         if assignee == "me":
             f.assignee = user.id
@@ -518,5 +520,5 @@ def parse_filters(
         elif assignee.isascii() and assignee.isdigit() and int(assignee) < 2**31:
             f.assignee = int(assignee)
         else:
-            raise invalid("assignee", "must be a user id, 'me' or 'none'")
+            raise invalid("assignee", Msg("assignee_filter"))
     return f

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, literal
 from sqlmodel import Session, select
 
 from obs_support.server.errors import invalid
+from obs_support.server.messages import Msg
 from obs_support.server.models import Incident
 
 SortName = Literal["priority", "created", "-created", "updated", "-updated"]
@@ -53,7 +54,7 @@ def encode_cursor(sort: str, row: Incident) -> str:
 
 
 def decode_cursor(sort: str, cursor: str) -> tuple[Any, int]:
-    bad = invalid("cursor", "is not a cursor from this list; start again without it")
+    bad = invalid("cursor", Msg("cursor_invalid"))
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)

@@ -27,6 +27,7 @@ from obs_support.server.errors import invalid
 from obs_support.server.mail import compose
 from obs_support.server.mail.letter import Letter
 from obs_support.server.mail.outbox import enqueue
+from obs_support.server.messages import Msg
 from obs_support.server.models import (
     ClientAccount,
     Event,
@@ -240,7 +241,7 @@ def page(
         query = query.where(col(Notification.read_at).is_(None))
     if cursor is not None:
         if not (cursor.isascii() and cursor.isdigit() and 0 < int(cursor) < 2**31):
-            raise invalid("cursor", "not a cursor from this list", code="invalid_cursor")
+            raise invalid("cursor", Msg("notification_cursor_invalid"), code="invalid_cursor")
         query = query.where(col(Notification.id) < int(cursor))
     rows = session.exec(query.order_by(col(Notification.id).desc()).limit(limit + 1)).all()
     more = len(rows) > limit
@@ -289,7 +290,7 @@ def page(
 
 def mark_read(session: Session, user: User, body: schemas.MarkRead) -> schemas.MarkedRead:
     if not body.all and not body.ids:
-        raise invalid("ids", "give the ids to mark read, or all: true")
+        raise invalid("ids", Msg("mark_read_nothing"))
     query = update(Notification).where(
         col(Notification.user_id) == user.id, col(Notification.read_at).is_(None)
     )

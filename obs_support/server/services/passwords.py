@@ -17,6 +17,7 @@ from obs_support.server import secrets, throttle
 from obs_support.server.errors import ApiError
 from obs_support.server.mail import compose
 from obs_support.server.mail.outbox import enqueue
+from obs_support.server.messages import Msg
 from obs_support.server.models import ApiToken, Observatory, PasswordReset, User
 from obs_support.server.services.auth import issue_token
 from obs_support.server.state import AppState
@@ -26,9 +27,7 @@ RESET_PREFIX = "obsrst_"
 VALID_FOR = timedelta(hours=1)
 RESETS_PER_WINDOW = 5
 ASKED = "if the address has an account here, a reset link is on its way; it is valid one hour"
-BAD_RESET = ApiError(
-    401, "invalid_reset", "this reset link is not valid: it may have expired or been used"
-)
+BAD_RESET = ApiError(401, "invalid_reset", Msg("invalid_reset"))
 
 
 def forgot(state: AppState, ip: str, body: schemas.PasswordForgot) -> schemas.Accepted:
