@@ -46,7 +46,10 @@ class Tmux:
         self.run("send-keys", "-t", self.session, *keys)
 
     def pane(self) -> str:
-        return self.run("capture-pane", "-p", "-t", self.session, check=False).stdout
+        """The screen and what scrolled off it, wrapped lines joined."""
+        return self.run(
+            "capture-pane", "-p", "-J", "-S", "-", "-t", self.session, check=False
+        ).stdout
 
     def alive(self) -> bool:
         return self.run("has-session", "-t", self.session, check=False).returncode == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -59,6 +60,25 @@ class TestInvitations:
         status, body = login(api, tenant, "NUEVA@example.org")
         assert status == 200
         assert body["token"] != issued["token"]
+
+    @pytest.mark.parametrize(("sent_in", "chosen", "kept"), [
+        ("en", None, "en"), (None, None, "es"), ("en", "es", "es"), ("es", "en", "en"),
+    ])  # fmt: skip
+    def test_the_new_user_keeps_the_invitations_language_unless_they_choose(
+        self, api: Api, tenant: Tenant, sent_in: str | None, chosen: str | None, kept: str
+    ) -> None:
+        """The observatory's default is Spanish; an invitation sent in English makes an
+        English-speaking user, also when accepted with a command that asks no language."""
+        body = {"email": f"{uuid.uuid4().hex[:8]}@example.org", "role": "staff"}
+        inv = api.as_(tenant.admin).ok(
+            "POST", "/invitations", json=body | ({"language": sent_in} if sent_in else {}),
+            expect=201,
+        )  # fmt: skip
+        accept = {"token": inv["token"], "display_name": "Nueva", "password": PASSWORD}
+        if chosen is not None:
+            accept["language"] = chosen
+        issued = api.ok("POST", "/invitations/accept", json=accept)
+        assert api.as_(issued["token"]).ok("GET", "/me")["language"] == kept
 
     def test_invitation_is_single_use_and_failures_look_alike(
         self, api: Api, tenant: Tenant

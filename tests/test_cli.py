@@ -281,7 +281,7 @@ class TestExitCodesAndErrors:
         assert english.err.strip().split("(")[-1] == line.split("(")[-1]  # one code in both
         bad_login = client_cli(
             "--lang", "es", "login", server.url, "--email", tenant.client.email,
-            "--password-stdin", input="not the password\n",
+            "--observatory", tenant.slug, "--password-stdin", input="not the password\n",
         )  # fmt: skip
         assert bad_login.code == 4
         assert bad_login.err.strip().startswith("error: ") and "correo" in bad_login.err, (

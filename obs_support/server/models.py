@@ -151,6 +151,8 @@ class Invitation(SQLModel, table=True):
     role: str = Field(max_length=10)
     client_account_id: int | None = Field(default=None, foreign_key="client_account.id")
     token_hash: str = Field(max_length=64, unique=True)
+    # The e-mail's language when the inviter chose one: the new user's, unless they choose.
+    language: str | None = Field(default=None, max_length=2)
     expires_at: datetime = _ts()
     accepted_at: datetime | None = _ts_opt()
     created_by_id: int = Field(foreign_key="user.id")

@@ -92,6 +92,7 @@ def create_invitation(
         role=body.role.value,
         client_account_id=body.client_account_id,
         token_hash=secrets.hash_secret(secret),
+        language=body.language,
         expires_at=utcnow() + timedelta(days=state.settings.invitation_days),
         created_by_id=user.id,
     )
@@ -167,7 +168,7 @@ def accept_invitation(
                 email=inv.email,
                 display_name=body.display_name,
                 role=inv.role,
-                language=body.language or obs.default_language,
+                language=body.language or inv.language or obs.default_language,
                 client_account_id=inv.client_account_id,
                 password_hash=secrets.hash_password(body.password),
             )
