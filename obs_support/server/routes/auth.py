@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Path, Request, Response
 
 from obs_support import schemas
 from obs_support.server import auth, views
@@ -29,9 +29,12 @@ def login(body: schemas.LoginRequest, request: Request, state: StateDep) -> sche
     summary="E-mail a password reset link (answers the same for unknown addresses)",
 )
 def forgot_password(
-    body: schemas.PasswordForgot, request: Request, state: StateDep
+    body: schemas.PasswordForgot, request: Request, state: StateDep, after: BackgroundTasks
 ) -> schemas.Accepted:
-    return passwords.forgot(state, auth.ip_key(request), body)
+    observatory_id = passwords.ask(state, auth.ip_key(request), body)
+    if observatory_id is not None:
+        after.add_task(passwords.send_link, state, observatory_id, body.email)
+    return schemas.Accepted(detail=passwords.ASKED)
 
 
 @router.post(

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import select
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from obs_support import domain, schemas
@@ -337,14 +338,17 @@ async def forgot_submit(slug: str, request: Request, state: StateDep) -> HTMLRes
     except ValidationError as exc:
         return again(_first_error(page, exc))
     try:
-        await run_in_threadpool(passwords.forgot, state, auth.ip_key(request), body)
+        observatory_id = await run_in_threadpool(passwords.ask, state, auth.ip_key(request), body)
     except ApiError as exc:
         if exc.status == 429:
             return again(page.t("error_busy"), 429)
         raise
-    return page.render(
+    done = page.render(
         "done.html", heading=page.t("forgot_heading"), line=page.t("forgot_done"), command=None
     )
+    if observatory_id is not None:  # looked up once the page is on its way, as in the API
+        done.background = BackgroundTask(passwords.send_link, state, observatory_id, body.email)
+    return done
 
 
 def _reset_email(state: AppState, obs: Observatory, secret: str) -> str | None:

@@ -7,6 +7,7 @@ token the user had: whoever might have had access loses it.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -23,6 +24,8 @@ from obs_support.server.services.auth import issue_token
 from obs_support.server.state import AppState
 from obs_support.server.types import utcnow
 
+log = logging.getLogger("obs_support.server")
+
 RESET_PREFIX = "obsrst_"
 VALID_FOR = timedelta(hours=1)
 RESETS_PER_WINDOW = 5
@@ -30,8 +33,12 @@ ASKED = "if the address has an account here, a reset link is on its way; it is v
 BAD_RESET = ApiError(401, "invalid_reset", Msg("invalid_reset"))
 
 
-def forgot(state: AppState, ip: str, body: schemas.PasswordForgot) -> schemas.Accepted:
-    """Send a reset link if the e-mail belongs to an active user; answer the same either way."""
+def ask(state: AppState, ip: str, body: schemas.PasswordForgot) -> int | None:
+    """Count a request for a reset link against its limits; the observatory to look in.
+
+    Whether the address has an account is looked up afterwards (`send_link`, once the answer
+    is on its way), so a known address and an unknown one are answered alike and as fast.
+    """
     with state.db.read() as session:
         query = select(Observatory)
         if body.observatory:
@@ -46,17 +53,27 @@ def forgot(state: AppState, ip: str, body: schemas.PasswordForgot) -> schemas.Ac
         throttle.check(session, state, keys)
     # Every request counts towards the limit: the answer never says whether it "failed".
     throttle.record_failure(state, list(keys))
-    if len(observatories) != 1:
-        return schemas.Accepted(detail=ASKED)
+    return observatories[0].id if len(observatories) == 1 else None
+
+
+def send_link(state: AppState, observatory_id: int, email: str) -> None:
+    """E-mail a reset link if `email` is an active user of the observatory; else nothing."""
+    try:
+        _send_link(state, observatory_id, email)
+    except Exception:  # the answer has gone already: nobody else would hear of it
+        log.exception("could not prepare a password reset e-mail")
+
+
+def _send_link(state: AppState, observatory_id: int, email: str) -> None:
     with state.db.write() as session:
-        obs = observatories[0]
+        obs = session.get(Observatory, observatory_id)
         user = session.exec(
             select(User).where(
-                User.observatory_id == obs.id, User.email == body.email, col(User.active)
+                User.observatory_id == observatory_id, User.email == email, col(User.active)
             )
         ).first()
-        if user is None or user.id is None:
-            return schemas.Accepted(detail=ASKED)
+        if obs is None or user is None or user.id is None:
+            return
         secret = secrets.new_secret(RESET_PREFIX)
         session.add(
             PasswordReset(
@@ -81,7 +98,6 @@ def forgot(state: AppState, ip: str, body: schemas.PasswordForgot) -> schemas.Ac
             kind="password_reset",
             letter=letter,
         )
-    return schemas.Accepted(detail=ASKED)
 
 
 def find_valid(session: Session, secret: str) -> tuple[PasswordReset, User] | None:
