@@ -905,6 +905,31 @@ class TestLanguage:
         )
         assert newcomer["language"] == "es"
 
+    def test_a_language_chosen_in_the_address_stays_through_forms_and_links(
+        self, server: LiveServer, tenant: Tenant
+    ) -> None:
+        base = portal(tenant.slug)
+        with web(server, **EN) as browser:  # the browser prefers English
+            landing = browser.get(f"{base}/?lang=es")
+            assert f'href="{base}/forgot?lang=es"' in landing.text
+            form = browser.get(f"{base}/forgot?lang=es")
+            assert f'action="{base}/forgot?lang=es"' in form.text
+            wrong = browser.post(
+                f"{base}/forgot?lang=es", data={"csrf": csrf_of(form), "email": "not an address"}
+            )
+            assert wrong.status_code == 400
+            assert '<html lang="es">' in wrong.text
+            assert f'action="{base}/forgot?lang=es"' in wrong.text
+            sent = browser.post(
+                f"{base}/forgot?lang=es",
+                data={"csrf": csrf_of(wrong), "email": "nadie@example.org"},
+            )
+            assert sent.status_code == 200 and '<html lang="es">' in sent.text
+            assert f'href="{base}/?lang=es"' in sent.text
+            plain = browser.get(f"{base}/forgot")  # nothing asked: the browser's language
+            assert '<html lang="en">' in plain.text
+            assert f'action="{base}/forgot"' in plain.text
+
 
 class TestExpired:
     def test_expired_invitation_is_a_branded_410(

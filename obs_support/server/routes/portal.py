@@ -70,6 +70,10 @@ class Page:
         self.state = state
         self.obs = obs
         self.lang = _language(request, obs)
+        # A language chosen in the address (?lang=en) goes on to the forms and links of the
+        # page, so sending a form or following a link does not fall back to the browser's.
+        asked = request.query_params.get("lang")
+        self.keep = f"?lang={asked}" if asked in ("es", "en") else ""
         self.public_url = state.settings.public_url.rstrip("/")
         self.base = f"/o/{obs.slug.lower()}" if obs else ""
 
@@ -81,6 +85,8 @@ class Page:
     ) -> HTMLResponse:
         obs = self.obs
         accent = obs.accent_color if obs and _ACCENT.match(obs.accent_color) else "#1f6feb"
+        if "action" in values:
+            values["action"] = f"{values['action']}{self.keep}"
         context = {
             "t": self.t,
             "lang": self.lang,
@@ -91,6 +97,7 @@ class Page:
             "support_email": obs.support_email if obs else None,
             "public_url": self.public_url,
             "base": self.base,
+            "keep": self.keep,
             "csrf": csrf or "",
             "error": None,
             "values": {},
