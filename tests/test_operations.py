@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +31,15 @@ from sqlalchemy.engine import make_url
 from obs_support.server.logs import JsonFormatter
 from obs_support.server.migrate import alembic_config
 from tests.server_process import ServerProcess
-from tests.support import Api, LiveServer, Tenant, free_port, make_tenant, start_server
+from tests.support import (
+    Api,
+    LiveServer,
+    Tenant,
+    free_port,
+    make_tenant,
+    png_bytes,
+    start_server,
+)
 from tests.test_live import Subscription
 
 CLI = [sys.executable, "-m", "obs_support"]
@@ -195,12 +204,16 @@ def _admin_token() -> str:
     return made.stdout.strip()
 
 
-def test_server_run_logs_one_json_object_per_line_without_secrets(tmp_path: Path) -> None:
+def _json_logging_server() -> tuple[str, str, ServerProcess]:
+    """An admin's token, and `server run` in a subprocess writing JSON logs (the default)."""
     token = _admin_token()
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "OBS_SUPPORT_LOG_FORMAT"}
-    server = ServerProcess(["--port", str(port)], env)
+    return token, f"http://127.0.0.1:{port}", ServerProcess(["--port", str(port)], env)
+
+
+def test_server_run_logs_one_json_object_per_line_without_secrets(tmp_path: Path) -> None:
+    token, base, server = _json_logging_server()
     try:
         server.worker_pids(1)
         listed = httpx.get(
@@ -245,6 +258,58 @@ def test_server_run_logs_one_json_object_per_line_without_secrets(tmp_path: Path
         assert secret not in output
     lines = [raw for raw in server.raw if raw.strip()]
     assert lines and all(isinstance(json.loads(raw), dict) for raw in lines)
+
+
+def test_an_unforeseen_failure_is_a_500_that_names_its_request_in_the_answer_and_the_log(
+    tmp_path: Path,
+) -> None:
+    """A fault nothing handles (the previews folder replaced by a file) answers 500 with the
+    request id, in the caller's language, and logs the traceback under the same id."""
+    token, base, server = _json_logging_server()
+    try:
+        server.worker_pids(1)
+        with httpx.Client(
+            base_url=f"{base}/api/v1", headers={"Authorization": f"Bearer {token}"}
+        ) as http:
+            account = http.post("/accounts", json={"name": "Faults"}).json()["id"]
+            body = {
+                "type": "repair",
+                "priority": "low",
+                "message": "x",
+                "client_account_id": account,
+            }
+            ref = http.post("/incidents", json=body).json()["ref"]
+            picture = png_bytes(64, 48)
+            upload = http.post(
+                f"/incidents/{ref}/uploads", json={"filename": "a.png", "size": len(picture)}
+            ).json()
+            attached = http.patch(
+                f"/uploads/{upload['id']}",
+                content=picture,
+                headers={**OCTETS, "Upload-Offset": "0"},
+            )
+            assert attached.status_code == 201, attached.text
+            previews = Path(os.environ["OBS_SUPPORT_DATA_DIR"]) / "attachments" / "thumbnails"
+            shutil.rmtree(previews, ignore_errors=True)
+            previews.write_text("not a folder")
+            broken = http.get(
+                f"/incidents/{ref}/attachments/{attached.json()['id']}/thumbnail",
+                headers={"X-Request-ID": "fault-42", "Accept-Language": "es"},
+            )
+        assert broken.status_code == 500
+        assert broken.headers["x-request-id"] == "fault-42"
+        problem = broken.json()
+        assert (problem["code"], problem["title"]) == (
+            "internal_error",
+            "Error interno del servidor",
+        )
+        assert "Traceback" not in broken.text and "FileExistsError" not in broken.text
+        logged = server.find(request_id="fault-42", logger="obs_support.server")
+        assert logged["level"] == "error" and "FileExistsError" in json.dumps(logged)
+        access = server.find(request_id="fault-42", logger="obs_support.access")
+        assert access["status"] == 500
+    finally:
+        assert server.stop() in (0, -signal.SIGTERM)
 
 
 def test_log_lines_mask_passwords_in_urls_and_tokens(capsys: pytest.CaptureFixture[str]) -> None:

@@ -63,6 +63,8 @@ class AccessMiddleware:
         token = logs.request_id.set(rid)
         # Starlette's request.state lives in this dict; the auth dependency leaves user_id there.
         state: dict[str, Any] = scope.setdefault("state", {})
+        # For the handler of unforeseen errors, which answers from outside this middleware.
+        state["request_id"] = rid
         status = 500
         started = time.perf_counter()
 

@@ -181,10 +181,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         language = _language(request)
+        # Starlette answers these from outside every middleware: the access middleware cannot
+        # add the request id, so the answer and the log line carry it from here.
+        rid = str(getattr(request.state, "request_id", "") or "")
+        tagged = {"x-request-id": rid} if rid else {}
         if out_of_space(exc):
             # Every write is a transaction or a file renamed into place: a failed one leaves
             # nothing behind, so "nothing was saved" holds here too.
-            log.error("disk full: %s", exc)
-            return problem(507, "insufficient_storage", FULL_DISK_DETAIL, language=language)
-        log.exception("unexpected error", exc_info=exc)
-        return problem(500, "internal_error", Msg("internal_error"), language=language)
+            log.error("disk full: %s", exc, extra={"request_id": rid})
+            return problem(
+                507, "insufficient_storage", FULL_DISK_DETAIL, language=language, headers=tagged
+            )
+        log.exception("unexpected error", exc_info=exc, extra={"request_id": rid})
+        return problem(
+            500, "internal_error", Msg("internal_error"), language=language, headers=tagged
+        )
