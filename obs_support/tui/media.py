@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from obs_support.cli.i18n import Translator
+from obs_support.tui.modals import SendCancelModal
 from obs_support.tui.text import literal
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ def check_paths(value: str, t: Translator) -> tuple[list[Path], str | None]:
     return found, None
 
 
-class AttachModal(ModalScreen[list[Path] | None]):
+class AttachModal(SendCancelModal[list[Path]]):
     """Paths of files to attach. Enter checks them all and sends; Esc cancels."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
@@ -152,9 +153,7 @@ class AttachModal(ModalScreen[list[Path] | None]):
             yield Label(t("tui_attach_hint"), classes="hint")
             yield Input(id="paths", placeholder="~/montura.jpg 'informe final.pdf'")
             yield Label("", id="path-error")
-            with Horizontal(id="buttons"):
-                yield Button(t("tui_attach_send"), variant="primary", id="send")
-                yield Button(t("tui_cancel"), id="cancel")
+            yield from self.buttons(t("tui_attach_send"), t("tui_cancel"))
 
     def on_mount(self) -> None:
         self.query_one("#path-error", Label).display = False
@@ -173,12 +172,3 @@ class AttachModal(ModalScreen[list[Path] | None]):
             self.query_one(Input).focus()
             return
         self.dismiss(paths)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "send":
-            self.action_send()
-        else:
-            self.action_cancel()

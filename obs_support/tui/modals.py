@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -13,8 +13,35 @@ from textual.widgets.option_list import Option
 
 from obs_support.tui.text import literal
 
+R = TypeVar("R")
 
-class TextModal(ModalScreen[str | None]):
+
+class SendCancelModal(ModalScreen[R | None]):
+    """A dialog that ends with Send or Cancel: its buttons, Esc, and what each one does.
+
+    Subclasses compose their fields, then `yield from self.buttons(...)`, and say in
+    `action_send` what sending means (dismissing with the result, or showing a problem).
+    """
+
+    def buttons(self, send_label: str, cancel_label: str) -> ComposeResult:
+        with Horizontal(id="buttons"):
+            yield Button(send_label, variant="primary", id="send")
+            yield Button(cancel_label, id="cancel")
+
+    def action_send(self) -> None:
+        raise NotImplementedError
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "send":
+            self.action_send()
+        else:
+            self.action_cancel()
+
+
+class TextModal(SendCancelModal[str]):
     """A multi-line text to send (a reply or an internal note). Ctrl-S sends, Esc cancels."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -32,9 +59,7 @@ class TextModal(ModalScreen[str | None]):
         with Vertical(id="dialog"):
             yield Label(self.title_text, id="dialog-title")
             yield TextArea(id="text")
-            with Horizontal(id="buttons"):
-                yield Button(self.send_label, variant="primary", id="send")
-                yield Button(self.cancel_label, id="cancel")
+            yield from self.buttons(self.send_label, self.cancel_label)
 
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()
@@ -43,15 +68,6 @@ class TextModal(ModalScreen[str | None]):
         text = self.query_one(TextArea).text.strip()
         if text:
             self.dismiss(text)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "send":
-            self.action_send()
-        else:
-            self.action_cancel()
 
 
 class ChoiceModal(ModalScreen[str | None]):
