@@ -322,6 +322,17 @@ def test_from_a_file(
         assert 0.0 < seg.confidence <= 1.0 and 0.0 <= seg.no_speech_prob < 0.6
 
 
+def test_the_english_only_model_comes_from_its_offline_package(speech: Speech) -> None:
+    """`--model tiny.en` with the `offline-model-en` extra installed: no download (the test
+    environment has HF_HUB_OFFLINE=1), and English is assumed, never detected."""
+    choice = model.resolve("tiny.en")
+    assert (choice.source, choice.multilingual) == ("offline package", False)
+    assert Path(choice.path_or_name, "model.bin").is_file()
+    result = Transcriber("tiny.en").transcribe(load(speech.english))
+    assert (result.language, result.language_probability) == ("en", 1.0)
+    assert_heard(result.text, ENGLISH_WORDS)
+
+
 def test_segment_timings_lie_within_the_recording(speech: Speech, transcriber: Transcriber) -> None:
     """The English sentence with a little quiet before and after, as a microphone gives it:
     every segment must start and end inside the recording."""
