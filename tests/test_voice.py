@@ -331,6 +331,8 @@ def test_the_english_only_model_comes_from_its_offline_package(speech: Speech) -
     result = Transcriber("tiny.en").transcribe(load(speech.english))
     assert (result.language, result.language_probability) == ("en", 1.0)
     assert_heard(result.text, ENGLISH_WORDS)
+    with pytest.raises(AudioError, match="only English, not 'es'"):
+        Transcriber("tiny.en", language="es").transcribe(load(speech.spanish))
 
 
 def test_segment_timings_lie_within_the_recording(speech: Speech, transcriber: Transcriber) -> None:

@@ -172,6 +172,11 @@ class Transcriber:
             return Transcript("", language, 0.0, duration)
         whisper = self.model()
         probability: float | None = None
+        if language not in (None, "en") and not getattr(whisper.model, "is_multilingual", True):
+            raise AudioError(
+                f"this model understands only English, not {language!r}: use --language en, "
+                "or a multilingual model such as base"
+            )
         if language is None:
             if getattr(whisper.model, "is_multilingual", True):
                 language, probability = self.detect_language(samples)
