@@ -342,6 +342,14 @@ def test_an_unknown_microphone_is_one_line_and_records_nothing(
     line = one_line_error(run(client_cli, "audio", "record", "--device", "nosuchmic", "-o", target))
     assert "'nosuchmic'" in line and "obs-support audio devices" in line
     assert not target.exists()
+    spanish = one_line_error(
+        run(client_cli, "--lang", "es", "audio", "record", "--device", "nosuchmic", "-o", target)
+    )
+    assert spanish == (
+        "error: no hay ningún dispositivo de entrada con un nombre como 'nosuchmic'; "
+        "consulta: obs-support audio devices"
+    )
+    assert not target.exists()
 
     before = incident_count(api, tenant)
     done = run(

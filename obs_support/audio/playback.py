@@ -21,6 +21,10 @@ from obs_support.audio.errors import AudioError
 NO_OUTPUT = (
     "no sound output found: connect speakers or headphones, or check the sound system is running"
 )
+NO_OUTPUT_ES = (
+    "no se encuentra ninguna salida de sonido: conecta altavoces o auriculares, o comprueba "
+    "que el sistema de sonido está en marcha"
+)
 
 Frames = npt.NDArray[np.float32]  # (samples, channels)
 
@@ -47,10 +51,12 @@ def output_device() -> int | None:
         found: Any = sd.query_devices()
         default_out = sd.default.device[1]
     except sd.PortAudioError as exc:
-        raise AudioError(f"the sound output failed: {exc}") from None
+        raise AudioError(
+            f"the sound output failed: {exc}", es=f"la salida de sonido ha fallado: {exc}"
+        ) from None
     outputs = [i for i, d in enumerate(found) if int(d["max_output_channels"]) > 0]
     if not outputs:
-        raise AudioError(NO_OUTPUT)
+        raise AudioError(NO_OUTPUT, es=NO_OUTPUT_ES)
     return None if default_out in outputs else outputs[0]
 
 
@@ -85,7 +91,9 @@ class Player:
             self._stream.start()
         except sd.PortAudioError as exc:
             self._stream = None
-            raise AudioError(f"the sound output failed: {exc}") from None
+            raise AudioError(
+                f"the sound output failed: {exc}", es=f"la salida de sonido ha fallado: {exc}"
+            ) from None
         return self
 
     def _callback(self, outdata: Any, frames: int, _time: Any, _status: Any) -> None:

@@ -127,12 +127,17 @@ def save(samples: Samples, path: Path) -> Path:
     suffix = path.suffix.lower()
     kinds = {".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "OPUS"), ".wav": ("WAV", "PCM_16")}
     if suffix not in kinds:
-        raise AudioError(f"{path.name}: save recordings as .flac, .ogg (Opus) or .wav")
+        raise AudioError(
+            f"{path.name}: save recordings as .flac, .ogg (Opus) or .wav",
+            es=f"{path.name}: guarda las grabaciones como .flac, .ogg (Opus) o .wav",
+        )
     fmt, subtype = kinds[suffix]
     try:
         soundfile.write(str(path), samples, SAMPLE_RATE, format=fmt, subtype=subtype)
     except (OSError, RuntimeError) as exc:
-        raise AudioError(f"cannot write {path}: {exc}") from None
+        raise AudioError(
+            f"cannot write {path}: {exc}", es=f"no se puede escribir {path}: {exc}"
+        ) from None
     return path
 
 
@@ -141,10 +146,13 @@ def load(path: Path) -> Samples:
     from faster_whisper.audio import decode_audio
 
     if not path.is_file():
-        raise AudioError(f"{path}: no such file")
+        raise AudioError(f"{path}: no such file", es=f"{path}: no existe ese archivo")
     try:
         samples = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
     except Exception as exc:  # PyAV raises many kinds; all mean "not audio"
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AudioError(f"{path.name} is not a recording this can read ({first})") from None
+        raise AudioError(
+            f"{path.name} is not a recording this can read ({first})",
+            es=f"{path.name} no es una grabación que se pueda leer ({first})",
+        ) from None
     return np.asarray(samples, dtype=np.float32)

@@ -71,7 +71,10 @@ def load_model(requested: str | None = None, compute_type: str = "int8") -> Any:
         try:
             from faster_whisper import WhisperModel
         except ImportError as exc:
-            raise AudioError(f"faster-whisper is not installed: {exc}") from None
+            raise AudioError(
+                f"faster-whisper is not installed: {exc}",
+                es=f"faster-whisper no está instalado: {exc}",
+            ) from None
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
         try:
             loaded = WhisperModel(
@@ -85,11 +88,14 @@ def load_model(requested: str | None = None, compute_type: str = "int8") -> Any:
             if choice.source == "download":
                 raise AudioError(
                     f"no Whisper model {choice.path_or_name!r} on this machine, and it could "
-                    f"not be downloaded; {models.HOW_TO_GET}"
+                    f"not be downloaded; {models.HOW_TO_GET}",
+                    es=f"no hay ningún modelo Whisper {choice.path_or_name!r} en este equipo y "
+                    f"no se ha podido descargar; {models.HOW_TO_GET_ES}",
                 ) from None
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise AudioError(
-                f"cannot load the Whisper model in {choice.path_or_name}: {reason}"
+                f"cannot load the Whisper model in {choice.path_or_name}: {reason}",
+                es=f"no se puede cargar el modelo Whisper de {choice.path_or_name}: {reason}",
             ) from None
         _models[key] = loaded
         return loaded
@@ -175,7 +181,9 @@ class Transcriber:
         if language not in (None, "en") and not getattr(whisper.model, "is_multilingual", True):
             raise AudioError(
                 f"this model understands only English, not {language!r}: use --language en, "
-                "or a multilingual model such as base"
+                "or a multilingual model such as base",
+                es=f"este modelo solo entiende inglés, no {language!r}: usa --language en "
+                "o un modelo multilingüe como base",
             )
         if language is None:
             if getattr(whisper.model, "is_multilingual", True):

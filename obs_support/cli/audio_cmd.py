@@ -17,6 +17,7 @@ app = typer.Typer(help="Record and transcribe voice, locally.", no_args_is_help=
 
 @app.command()
 def devices(
+    ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print the list as JSON."),
 ) -> None:
     """The microphones this machine has (the default one is marked *).
@@ -31,7 +32,7 @@ def devices(
     try:
         found = sound.inputs()
     except AudioError as exc:
-        die(exc.message, code=voice.EXIT_AUDIO)
+        die(exc.say(state(ctx).t.language), code=voice.EXIT_AUDIO)
     if as_json:
         typer.echo(json.dumps([asdict(d) for d in found], indent=2, ensure_ascii=False))
         return
@@ -71,13 +72,13 @@ def record(
             stop_on_silence=stop_on_silence,
         ).start()
     except AudioError as exc:
-        die(exc.message, code=voice.EXIT_AUDIO)
+        die(exc.say(st.t.language), code=voice.EXIT_AUDIO)
     voice.show_recording(st, recorder, None, max_seconds)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         save(recorder.audio(), target)
     except AudioError as exc:
-        die(exc.message, code=voice.EXIT_AUDIO)
+        die(exc.say(st.t.language), code=voice.EXIT_AUDIO)
     stderr.print(
         st.t("recording_saved", path=str(target), seconds=f"{recorder.elapsed:.1f}"), markup=False
     )
@@ -113,7 +114,7 @@ def transcribe(
         with stderr.status(st.t("transcribing")):
             result = transcriber.transcribe(samples)
     except AudioError as exc:
-        die(exc.message, code=voice.EXIT_AUDIO)
+        die(exc.say(st.t.language), code=voice.EXIT_AUDIO)
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
     else:

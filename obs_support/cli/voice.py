@@ -79,7 +79,7 @@ def capture(st: State, opts: VoiceOptions, vocabulary: list[str]) -> tuple[str, 
             _record(st, opts, vocabulary) if opts.record else _from_file(st, opts, vocabulary)
         )
     except AudioError as exc:
-        die(exc.message, code=EXIT_AUDIO)
+        die(exc.say(st.t.language), code=EXIT_AUDIO)
     return _confirm(st, text, audio, opts.yes), audio
 
 

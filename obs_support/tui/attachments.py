@@ -377,7 +377,7 @@ class AttachmentsPanel(Vertical):
             return
         except AudioError as exc:
             self.player = None
-            self._say(exc.message, severity="error")
+            self._say(exc.say(self.t.language), severity="error")
             return
         seconds = f"{player.seconds:.0f}"
         self._say(t("tui_playing", name=clean(a.filename), seconds=seconds))

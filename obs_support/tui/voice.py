@@ -106,7 +106,7 @@ class VoiceModal(ModalScreen[VoiceReply | None]):
             dictation = Dictation(transcriber, Recorder(None, max_seconds=DEFAULT_MAX_SECONDS))
             dictation.start()
         except AudioError as exc:
-            self._ui(self._fail, exc.message)
+            self._ui(self._fail, exc.say(self.t.language))
             return
         self._ui(self._recording, dictation)
         if self.phase == "closed":  # closed (or the app quit) while the microphone opened
@@ -160,7 +160,7 @@ class VoiceModal(ModalScreen[VoiceReply | None]):
             path = dictation.keep(recordings_dir())
             text = dictation.transcript().text
         except AudioError as exc:
-            self._ui(self._fail, exc.message)
+            self._ui(self._fail, exc.say(self.t.language))
             return
         self._ui(self._edit, text, path)
 
