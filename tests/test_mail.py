@@ -38,7 +38,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from obs_support.config import ServerSettings
-from obs_support.server.db import connect
+from obs_support.server.db import Database, connect
 from obs_support.server.mail.delivery import MAX_DELAY_SECONDS
 from obs_support.server.mail.transport import SmtpConfig, SmtpTransport
 from obs_support.server.migrate import upgrade
@@ -1216,10 +1216,23 @@ def _run_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("server did not start")
 
 
-def test_mail_committed_before_kill_9_is_sent_once_after_restart(
-    fresh_database: str, tmp_path: Path
-) -> None:
-    url = fresh_database
+@dataclass
+class Arranged:
+    """A tenant written straight into a fresh database, and the environment of a `server run`
+    subprocess that serves it and sends its mail to `smtp_port`."""
+
+    db: Database
+    tenant: Tenant
+    env: dict[str, str]
+    smtp_port: int
+    http_port: int
+    server: LiveServer
+
+    def rows(self) -> list[Outbox]:
+        return outbox(self.server, self.tenant.slug)
+
+
+def arrange(url: str, tmp_path: Path) -> Arranged:
     smtp_port, http_port = free_port(), free_port()
     upgrade(url)
     db = connect(url)
@@ -1233,9 +1246,15 @@ def test_mail_committed_before_kill_9_is_sent_once_after_restart(
         "OBS_SUPPORT_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
         "OBS_SUPPORT_MAIL_RETRY_SECONDS": str(RETRY),
     }
+    return Arranged(db, tenant, env, smtp_port, http_port, arranged)
 
-    def rows() -> list[Outbox]:
-        return outbox(arranged, tenant.slug)
+
+def test_mail_committed_before_kill_9_is_sent_once_after_restart(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    it = arrange(fresh_database, tmp_path)
+    db, tenant, env, rows = it.db, it.tenant, it.env, it.rows
+    smtp_port, http_port = it.smtp_port, it.http_port
 
     proc = _run_server(env, http_port)
     try:
@@ -1281,23 +1300,9 @@ class KillsTheSender(Sink):
 def test_a_crash_after_the_mail_server_took_a_message_resends_it_with_the_same_message_id(
     fresh_database: str, tmp_path: Path
 ) -> None:
-    url = fresh_database
-    smtp_port, http_port = free_port(), free_port()
-    upgrade(url)
-    db = connect(url)
-    arranged = LiveServer("", url, server_settings(url, tmp_path / "data"), db)
-    with Api("http://127.0.0.1:1") as unused:  # make_tenant writes straight to the database
-        tenant = make_tenant(arranged, unused)
-    env = {
-        **os.environ,
-        "OBS_SUPPORT_DATA_DIR": str(tmp_path / "data"),
-        "OBS_SUPPORT_DATABASE_URL": url,
-        "OBS_SUPPORT_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
-        "OBS_SUPPORT_MAIL_RETRY_SECONDS": str(RETRY),
-    }
-
-    def rows() -> list[Outbox]:
-        return outbox(arranged, tenant.slug)
+    it = arrange(fresh_database, tmp_path)
+    db, tenant, env, rows = it.db, it.tenant, it.env, it.rows
+    smtp_port, http_port = it.smtp_port, it.http_port
 
     sink = KillsTheSender(smtp_port)
     with smtp_server(smtp_port, sink):
